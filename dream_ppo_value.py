@@ -66,33 +66,33 @@ class Args:
     eval_repeats: int = 5
     """test repetition: episodes per evaluation environment (Table 2)"""
     fail_penalty: Optional[float] = None
-    """reward added when an episode ends without success (Table 2; default -10 coinrun/caveflyer, else 0)"""
+    """penalty for non-successful episodes (Table 2; default -10 for coinrun and caveflyer, else 0)"""
     reward_scale: Optional[float] = None
-    """training reward scaling factor (Table 2; default 25 for chaser, else 1)"""
+    """reward scaling factor, training only (Table 2; default 25 for chaser, else 1)"""
 
     # world model (Table 1)
     deter: int = 512
-    """RNN hidden units (size of h)"""
+    """RNN hidden units: size of h (Table 1)"""
     stoch: int = 32
-    """categoricals C"""
+    """C: categoricals of z (Table 1)"""
     classes: int = 32
-    """classes J"""
+    """J: classes of each categorical (Table 1)"""
     units: int = 512
-    """linear units of every MLP"""
+    """linear units of every MLP, 2 layers each (Table 1)"""
     cnn_depth: int = 32
-    """convolution filters of the first layer ([32, 64, 128, 256] at 32)"""
+    """convolution filters of the first layer: [32, 64, 128, 256] and deconvolutions [128, 64, 32, 3] at 32 (Table 1)"""
     wm_lr: float = 5e-4
-    """world-model learning rate (Table 1, day)"""
+    """world-model learning rate during the day (Table 1)"""
     kl_dyn_scale: float = 0.5
-    """dynamics loss factor beta_1 (Table 1)"""
+    """beta_1: dynamics loss factor (Table 1)"""
     kl_rep_scale: float = 0.1
-    """representation loss factor beta_2 (Table 1)"""
+    """beta_2: representation loss factor (Table 1)"""
     free_nats: float = 1.0
     """free bits: KL below this many nats is not penalised (Sec. 3.1)"""
     reward_bins: int = 255
-    """reward/return bins K (Table 1)"""
+    """K: reward/return bins (Table 1)"""
     bins_extreme: float = 20.0
-    """bins span [-x, +x] in symlog space (Table 1)"""
+    """bins extremes: the bins span [-x, +x] in symlog space (Table 1)"""
     unimix: float = 0.01
     """uniform mixture of the latent categoricals (Sec. 3.1)"""
     wm_grad_clip: float = 1000.0
@@ -102,57 +102,57 @@ class Args:
 
     # agent and PPO (Table 1)
     day_lr: float = 5e-4
-    """agent learning rate during the day"""
+    """agent learning rate during the day (Table 1)"""
     night_lr: float = 1e-4
-    """agent learning rate at night"""
+    """agent learning rate at night (Table 1)"""
     gamma: float = 0.99
-    """GAE gamma during the day (at night it is 1 - 1/H)"""
+    """gamma: GAE discount during the day; at night it is 1 - 1/H (Table 1)"""
     gae_lambda: float = 0.95
-    """GAE lambda"""
+    """lambda: GAE parameter (Table 1)"""
     clip_coef: float = 0.2
-    """PPO clip factor epsilon"""
+    """epsilon: PPO clip factor (Table 1)"""
     vf_coef: float = 0.5
-    """critic loss factor c_v"""
+    """c_v: critic loss factor (Table 1)"""
     ent_coef: float = 0.001
-    """entropy loss factor c_e"""
+    """c_e: entropy loss factor (Table 1)"""
     update_epochs: int = 4
-    """PPO iterations"""
+    """PPO iterations per epoch (Table 1)"""
     max_grad_norm: float = 0.5
-    """PPO gradient clip factor"""
+    """PPO gradient clip factor (Table 1)"""
     return_decay: float = 0.99
     """decay of the EMA of the 5th-95th return percentile range (DreamerV3)"""
 
     # day (Algorithm 1, Table 2)
     seed_episodes: int = 5
-    """S: random episodes that fill the replay before the first epoch"""
+    """S: seed episodes of a random policy that fill the replay first (Table 2)"""
     day_epochs: int = 200
-    """E_d: day epochs"""
+    """E_d: day epochs (Table 2)"""
     day_steps: int = 5000
-    """T_d: environment steps per day epoch, over all parallel envs"""
+    """T_d: day steps per epoch, over all parallel envs (Table 2)"""
     wm_updates: int = 20
-    """U_w: world-model updates per day epoch"""
+    """U_w: world-model update steps per day epoch (Table 2)"""
     wm_batch_size: int = 100
-    """B_w: sequences per world-model batch"""
+    """B_w: world batch size, in sequences (Table 2)"""
     seq_len: int = 25
-    """L: sequence length"""
+    """L: sequence length (Table 2)"""
 
     # night (Algorithm 1, Table 2)
     night_epochs: int = 200
-    """E_n: night epochs"""
+    """E_n: night epochs (Table 2)"""
     night_updates: int = 26
-    """U_a: imagination update steps per night epoch (B_a * U_a dreams per epoch)"""
+    """U_a: imagination update steps per night epoch; B_a * U_a dreams per epoch (Table 2)"""
     dream_batch_size: int = 12
-    """B_a: imagination batch size (B_a * H transitions per PPO minibatch, day and night)"""
+    """B_a: imagination batch size; B_a * H transitions per PPO minibatch, day and night (Table 2)"""
     horizon: int = 16
-    """H: imagination horizon"""
+    """H: imagination horizon (Table 2)"""
     eps_dream: Optional[float] = None
-    """probability that a dreamed state is transformed (default 1/H, Sec. 4.1)"""
+    """eps_dream: probability that a dreamed state is transformed; default 1/H (Sec. 4.1)"""
 
     # this method's transformation: value diversification (Eq. 5, Table 2)
     vd_steps: int = 10
-    """value maximization optimization steps"""
+    """value maximization optimization steps (Table 2)"""
     vd_step_size: float = 0.5
-    """value maximization step size"""
+    """value maximization step size (Table 2)"""
 
 
 # --- math helpers
@@ -194,12 +194,20 @@ def sample_one_hot(logits):
     """One-hot sample with straight-through gradients."""
     probs = F.softmax(logits, -1)
     index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
-    return F.one_hot(index, probs.shape[-1]).float() + probs - probs.detach()
+    return F.one_hot(index, probs.shape[-1]).float() + (probs - probs.detach())  # exactly one-hot forward
 
 
 def kl_categorical(logits_p, logits_q):
     """KL(p || q) summed over the C categoricals; logits are log-probabilities, shape (..., C, J)."""
     return (logits_p.exp() * (logits_p - logits_q)).sum((-2, -1))
+
+
+def kl_loss(post, prior, args):
+    """beta_1 max(1, KL(sg(post) || prior)) + beta_2 max(1, KL(post || sg(prior))), per (b, t) (Eq. 1)."""
+    kl_dyn = kl_categorical(post.detach(), prior)
+    kl_rep = kl_categorical(post, prior.detach())
+    loss = args.kl_dyn_scale * kl_dyn.clamp(min=args.free_nats) + args.kl_rep_scale * kl_rep.clamp(min=args.free_nats)
+    return loss, kl_dyn, kl_rep
 
 
 def compute_gae(reward, value, cont, bootstrap, gamma, lam, trace=None):
@@ -466,10 +474,8 @@ class WorldModel(nn.Module):
         reward_loss = two_hot_loss(reward_pred_logits, batch["reward"], self.bins)
         cont_logit = self.cont_head(feature(h_next, z_next)).squeeze(-1).float()
         cont_loss = F.binary_cross_entropy_with_logits(cont_logit, 1.0 - batch["terminal"].float(), reduction="none")
-        kl_dyn = kl_categorical(post.detach(), prior)
-        kl_rep = kl_categorical(post, prior.detach())
-        loss = (recon_loss + reward_loss + cont_loss + args.kl_dyn_scale * kl_dyn.clamp(min=args.free_nats)
-                + args.kl_rep_scale * kl_rep.clamp(min=args.free_nats)).mean()
+        kl, kl_dyn, kl_rep = kl_loss(post, prior, args)
+        loss = (recon_loss + reward_loss + cont_loss + kl).mean()
         reward_pred = two_hot_mean(reward_pred_logits.detach(), self.bins)
         metrics = dict(loss=loss, recon_loss=recon_loss.mean(), reward_loss=reward_loss.mean(),
                        cont_loss=cont_loss.mean(), kl_dyn=kl_dyn.mean(), kl_rep=kl_rep.mean(),
@@ -539,28 +545,34 @@ def ppo_update(agent, optimizer, batch, args, return_scale):
     n_minibatches = max(1, len(feat) // (args.dream_batch_size * args.horizon))
     for _ in range(args.update_epochs):
         for idx in torch.randperm(len(feat), device=feat.device).chunk(n_minibatches):
-            dist = agent.policy(feat[idx])
-            logp = dist.log_prob(action[idx])
-            ratio = (logp - logp_b[idx]).exp()
-            centre = (logp_start[idx] - logp_b[idx]).exp()
-            pg_loss = torch.max(-adv[idx] * ratio,
-                                -adv[idx] * torch.clamp(ratio, centre - args.clip_coef, centre + args.clip_coef))
-            v_loss = two_hot_loss(agent.critic(feat[idx]), target[idx], agent.bins)
-            entropy = dist.entropy()
-            m = mask[idx]
-            loss = masked_mean(pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy, m)
+            loss, minibatch_stats = ppo_loss(agent, feat[idx], action[idx], logp_b[idx], logp_start[idx], adv[idx],
+                                             target[idx], mask[idx], args)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
             optimizer.step()
-            with torch.no_grad():
-                log_r = logp - logp_start[idx]
-                stats.append(torch.stack([masked_mean(pg_loss, m), masked_mean(v_loss, m), masked_mean(entropy, m),
-                                          masked_mean(log_r.exp() - 1 - log_r, m),
-                                          masked_mean(((ratio - centre).abs() > args.clip_coef).float(), m)]))
+            stats.append(minibatch_stats)
     stats = torch.stack(stats).mean(0).tolist()
     return dict(zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), stats),
                 return_scale=return_scale.range)
+
+
+def ppo_loss(agent, feat, action, logp_b, logp_start, adv, target, mask, args):
+    """-L_clip + c_v L_VF - c_e H (Eq. 6), averaged over the unmasked transitions."""
+    dist = agent.policy(feat)
+    logp = dist.log_prob(action)
+    ratio = (logp - logp_b).exp()
+    centre = (logp_start - logp_b).exp()
+    pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, centre - args.clip_coef, centre + args.clip_coef))
+    v_loss = two_hot_loss(agent.critic(feat), target, agent.bins)
+    entropy = dist.entropy()
+    loss = masked_mean(pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy, mask)
+    with torch.no_grad():
+        log_r = logp - logp_start
+        stats = torch.stack([masked_mean(pg_loss, mask), masked_mean(v_loss, mask), masked_mean(entropy, mask),
+                             masked_mean(log_r.exp() - 1 - log_r, mask),
+                             masked_mean(((ratio - centre).abs() > args.clip_coef).float(), mask)])
+    return loss, stats
 
 
 @torch.no_grad()
@@ -696,7 +708,7 @@ def value_diversification(agent, h, z, args):
 
 def project_one_hot(z):
     """Argmax one-hot of each categorical, with the gradient of the identity."""
-    return F.one_hot(z.argmax(-1), z.shape[-1]).float() + z - z.detach()
+    return F.one_hot(z.argmax(-1), z.shape[-1]).float() + (z - z.detach())
 
 
 def night_experience(wm, agent, replay, args):

@@ -1,0 +1,51 @@
+"""Shared helpers: import a method script as a module, and run one as a user would."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHOD_SCRIPTS = ["dream_ppo_value.py"]
+
+# A run small enough for a 2-core CPU: every part of day and night runs, at toy size.
+TINY = ["--env-id", "chaser", "--num-envs", "2", "--seed-episodes", "1", "--day-epochs", "2", "--day-steps", "100",
+        "--wm-updates", "2", "--wm-batch-size", "4", "--seq-len", "8", "--night-epochs", "2", "--night-updates", "2",
+        "--dream-batch-size", "4", "--horizon", "4", "--deter", "32", "--stoch", "4", "--classes", "4",
+        "--units", "32", "--cnn-depth", "4", "--eval-repeats", "1", "--image-every", "1", "--no-cuda"]
+
+
+def load_script(name):
+    """Import a script by file name (importing runs nothing)."""
+    stem = name[:-3] if name.endswith(".py") else name
+    if stem not in sys.modules:
+        spec = importlib.util.spec_from_file_location(stem, os.path.join(ROOT, stem + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[stem] = module
+        spec.loader.exec_module(module)
+    return sys.modules[stem]
+
+
+def run_script(script, *flags, timeout=600):
+    env = dict(os.environ, WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *flags], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.fixture(params=METHOD_SCRIPTS)
+def mod(request):
+    return load_script(request.param)
+
+
+@pytest.fixture
+def value_mod():
+    return load_script("dream_ppo_value.py")
+
+
+def tiny_args(module, **overrides):
+    """The TINY configuration as an Args object, for unit tests."""
+    base = dict(env_id="chaser", num_envs=2, deter=32, stoch=4, classes=4, units=32, cnn_depth=4, wm_batch_size=4,
+                seq_len=8, horizon=4, dream_batch_size=4, night_updates=2)
+    base.update(overrides)
+    return module.Args(**base)

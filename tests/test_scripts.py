@@ -1,0 +1,137 @@
+"""Each script as a user runs it: a tiny day and night, a killed run resumed, a night from a day checkpoint, bad input."""
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import METHOD_SCRIPTS, ROOT, TINY, run_script
+
+SUMMARY_KEYS = ("method", "env_id", "seed", "day_end_test_return", "day_end_train_return", "night_end_test_return",
+                "night_end_train_return", "day_seconds", "night_seconds", "day_env_steps_per_s",
+                "night_transitions_per_s", "wm_update_ms", "peak_rss_mb")
+
+
+def only_run(log_dir):
+    runs = glob.glob(os.path.join(log_dir, "*"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.fixture(scope="module", params=METHOD_SCRIPTS)
+def tiny_run(request, tmp_path_factory):
+    """One tiny run per script with checkpoints, shared by the tests below."""
+    log_dir = tmp_path_factory.mktemp("runs")
+    out = run_script(request.param, *TINY, "--log-dir", str(log_dir), "--save-checkpoint")
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_dir = only_run(log_dir)
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        return request.param, run_dir, json.load(f)
+
+
+def test_tiny_run_finishes_day_and_night(tiny_run):
+    script, run_dir, summary = tiny_run
+    for key in SUMMARY_KEYS:
+        assert summary[key] is not None, key
+    assert summary["day_epochs"] == 2 and summary["night_epochs"] == 2 and summary["env_id"] == "chaser"
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    scalars, images = events.Tags()["scalars"], events.Tags()["images"]
+    for tag in ("eval/test_return", "eval/train_return", "charts/episodic_return", "charts/SPS",
+                "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
+                "world_model/loss", "world_model/kl_dyn", "world_model/reward_loss", "dream/reward_mean",
+                "dream/transformed_fraction"):
+        assert tag in scalars, tag
+    assert len(events.Scalars("eval/test_return")) == 1 + 2 + 2  # untrained agent, every day and night epoch
+    steps = [e.step for e in events.Scalars("eval/test_return")]
+    assert steps == sorted(steps) and steps[-1] == summary["global_step"]
+    assert "dream/trajectories" in images and "dream/transformation_before_after" in images
+    assert "hyperparameters/text_summary" in events.Tags()["tensors"]
+    assert os.path.isfile(os.path.join(run_dir, "day.pt")) and os.path.isfile(os.path.join(run_dir, "checkpoint.pt"))
+
+
+def test_killed_run_resumes_from_its_last_epoch(tiny_run, tmp_path):
+    script, _, reference = tiny_run
+    flags = [*TINY, "--day-epochs", "3", "--log-dir", str(tmp_path), "--save-checkpoint"]
+    env = dict(os.environ, WANDB_MODE="disabled")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *flags], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not glob.glob(os.path.join(tmp_path, "*", "checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_dir = only_run(tmp_path)
+    assert not os.path.exists(os.path.join(run_dir, "summary.json"))
+    out = run_script(script, *flags, "--resume")
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(os.path.join(only_run(tmp_path), "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["day_epochs"] == 3 and summary["night_epochs"] == 2
+    steps_per_epoch = 100
+    assert summary["replay_frames"] == reference["replay_frames"] + steps_per_epoch  # one more day epoch, nothing lost
+    assert summary["global_step"] == reference["global_step"] + steps_per_epoch
+    again = run_script(script, *flags, "--resume")  # a finished run is left as it is
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+@pytest.mark.parametrize("night_script", METHOD_SCRIPTS)
+def test_night_starts_from_a_day_checkpoint(tiny_run, night_script, tmp_path):
+    _, run_dir, reference = tiny_run
+    out = run_script(night_script, *TINY, "--log-dir", str(tmp_path), "--load-day-checkpoint", run_dir,
+                     "--night-epochs", "1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[day" not in out.stdout and "[night 1/1]" in out.stdout
+    with open(os.path.join(only_run(tmp_path), "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["day_end_test_return"] == reference["day_end_test_return"]
+    assert summary["replay_frames"] == reference["replay_frames"] and summary["night_epochs"] == 1
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--env-id", "pong"], "unknown --env-id 'pong'; choose one of: bigfish"),
+    (["--wm-batch-size", "0"], "--wm-batch-size must be positive"),
+    (["--horizon", "-3"], "--horizon must be positive"),
+    (["--day-steps", "101"], "must be a multiple of --num-envs"),
+    (["--load-day-checkpoint", "/nonexistent/day.pt"], "no checkpoint at /nonexistent/day.pt"),
+    (["--resume"], "nothing to resume"),
+])
+def test_bad_input_is_one_clear_line(flags, message, tmp_path):
+    for script in METHOD_SCRIPTS:
+        out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), *flags)
+        assert out.returncode != 0
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr[-2000:]
+        assert not os.path.exists(tmp_path / "runs")  # nothing written
+
+
+def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_run, tmp_path):
+    script, run_dir, _ = tiny_run
+    day = os.path.join(run_dir, "day.pt")
+    before = sha(day)
+    out = run_script(script, *TINY, "--deter", "64", "--log-dir", str(tmp_path), "--load-day-checkpoint", day)
+    assert out.returncode != 0 and out.stderr.strip().splitlines() == [
+        f"error: checkpoint {day} was made with --deter 32 (this run: 64); pass the same flags"]
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), "--load-day-checkpoint", str(damaged))
+    assert out.returncode != 0 and "damaged or not a checkpoint" in out.stderr
+    # an unfinished run is never started over: its checkpoint stays as it was
+    unfinished = tmp_path / "runs2" / "mine"
+    unfinished.mkdir(parents=True)
+    (unfinished / "checkpoint.pt").write_bytes(open(day, "rb").read())
+    out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs2"), "--run-name", "mine")
+    assert out.returncode != 0 and "add --resume" in out.stderr
+    assert sha(unfinished / "checkpoint.pt") == before == sha(day)
+    assert sorted(os.listdir(unfinished)) == ["checkpoint.pt"]
