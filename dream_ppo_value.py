@@ -436,7 +436,8 @@ class WorldModel(nn.Module):
     def initial_h(self, n):
         """h after an episode start: f applied to the all-zero state and action."""
         zeros = torch.zeros(1, self.deter, device=self.bins.device)
-        h = self.img_step(zeros, torch.zeros(1, self.C, self.J, device=zeros.device), zeros.new_zeros(1, self.num_actions))
+        z, action = zeros.new_zeros(1, self.C, self.J), zeros.new_zeros(1, self.num_actions)
+        h = self.img_step(zeros, z, action)
         return h.expand(n, -1)
 
     def heads(self, feat):
@@ -678,31 +679,22 @@ def dream(wm, agent, h, z, args, transform=None):
 METHOD = "ValDreamer"
 
 
-def value_diversification(agent, h, z, args):
-    """Gradient ascent on (v(s) - v(s_inp))^2 over s = (h, z) for vd_steps steps of vd_step_size.
+def gradient_ascent(objective, h, z, steps, step_size):
+    """Ascend objective(h, z, step) -> (B,) over the state s = (h, z) for `steps` steps of `step_size`.
 
-    - At s = s_inp the objective's gradient is exactly zero, so the first step goes along +/- grad v(s)
-      with a random sign per state: the objective then grows whichever way v moves.
-    - Each step is divided by the mean absolute value of its gradient (per state), as in DeepDream,
-      so that the step size means the same whatever the scale of v.
+    - Each step is divided by the mean absolute value of its gradient (per state), as DeepDream does,
+      so that the step size means the same whatever the scale of the objective.
     - z is optimised as real numbers but always evaluated as one-hot: each categorical is projected
       to its argmax, with a straight-through gradient, so the state stays valid after every step.
     """
-    with torch.no_grad():
-        v_inp = agent.value(feature(h, z))
     h, z_real = h.detach().clone(), z.detach().clone()
-    sign = torch.randint(0, 2, (len(h), 1), device=h.device).float() * 2 - 1
-    for step in range(args.vd_steps):
+    for step in range(steps):
         with torch.enable_grad():
             h.requires_grad_(True), z_real.requires_grad_(True)
-            value = agent.value(feature(h, project_one_hot(z_real)))
-            objective = value if step == 0 else (value - v_inp) ** 2
-            grad_h, grad_z = torch.autograd.grad(objective.sum(), (h, z_real))
-        if step == 0:
-            grad_h, grad_z = grad_h * sign, grad_z * sign[:, :, None]
+            grad_h, grad_z = torch.autograd.grad(objective(h, project_one_hot(z_real), step).sum(), (h, z_real))
         scale = torch.cat([grad_h, grad_z.flatten(1)], 1).abs().mean(1, keepdim=True).clamp(min=1e-8)
-        h = (h + args.vd_step_size * grad_h / scale).detach()
-        z_real = (z_real + args.vd_step_size * grad_z / scale[:, :, None]).detach()
+        h = (h + step_size * grad_h / scale).detach()
+        z_real = (z_real + step_size * grad_z / scale[:, :, None]).detach()
     return h, project_one_hot(z_real).detach()
 
 
@@ -711,7 +703,24 @@ def project_one_hot(z):
     return F.one_hot(z.argmax(-1), z.shape[-1]).float() + (z - z.detach())
 
 
-def night_experience(wm, agent, replay, args):
+def value_diversification(agent, h, z, args):
+    """Eq. 5: ascend (v(s) - v(s_inp))^2 for vd_steps steps of vd_step_size.
+
+    Its gradient is exactly zero at the start (s = s_inp), so the first step ascends sign * v(s) instead,
+    with a random sign per state: the objective then grows whichever way v moves.
+    """
+    with torch.no_grad():
+        v_inp = agent.value(feature(h, z))
+    sign = torch.randint(0, 2, v_inp.shape, device=h.device) * 2.0 - 1
+
+    def objective(h, z, step):
+        value = agent.value(feature(h, z))
+        return sign * value if step == 0 else (value - v_inp) ** 2
+
+    return gradient_ascent(objective, h, z, args.vd_steps, args.vd_step_size)
+
+
+def night_experience(wm, agent, replay, args, rng):
     """B_a * U_a dreams of H steps from random starts (Eq. 2), transformed by value diversification."""
     h, z = random_starts(wm, args.dream_batch_size * args.night_updates)
     traj, mask, examples, n_transformed = dream(wm, agent, h, z, args,
@@ -780,7 +789,10 @@ def load_checkpoint(path, args):
             for k in MODEL_KEYS if state["args"][k] != getattr(args, k)]
     if diff:
         sys.exit(f"error: checkpoint {path} was made with " + ", ".join(diff) + "; pass the same flags")
-    return state, os.path.dirname(path)
+    beside = os.path.join(os.path.dirname(os.path.abspath(path)), "replay")
+    if os.path.isdir(beside):  # a run folder that was moved or copied still finds its replay
+        state["replay_dir"] = beside
+    return state
 
 
 def find_resumable(args):
@@ -826,8 +838,8 @@ def main(args):
         return
     if not args.resume and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
         sys.exit(f"error: {run_dir} holds an unfinished run; add --resume to continue it or pick another --run-name")
-    resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args)[0] if args.resume else None
-    day_state, day_dir = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint else (None, None)
+    resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args) if args.resume else None
+    day_state = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint else None
 
     random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -845,13 +857,15 @@ def main(args):
                     night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
                     night_transitions=0, day_end=None, night_end=None)
 
+    replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
     state = resume_state or day_state
     if state is not None:
         wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
         wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
         return_scale.range = state["return_scale"]
         progress.update(state["progress"])
-        replay.load(os.path.join(day_dir or run_dir, "replay"), state["replay_rows"])
+        replay_dir = state["replay_dir"]  # a night started from a day checkpoint reads that day's replay
+        replay.load(replay_dir, state["replay_rows"])
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         rng.bit_generator.state = state["rng"]["generator"]
@@ -867,7 +881,8 @@ def main(args):
         wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
                    config=vars(args), name=run_name, save_code=True, resume="allow", id=run_name)
     writer = SummaryWriter(run_dir, purge_step=progress["global_step"] if state is not None else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
     print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
     show = Progress()
 
@@ -887,26 +902,14 @@ def main(args):
         return result
 
     def checkpoint(name="checkpoint.pt"):
-        replay.save(os.path.join(run_dir, "replay"))
+        replay.save(replay_dir)
         rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                          generator=rng.bit_generator.state)
         save_checkpoint(os.path.join(run_dir, name), dict(
             method=METHOD, args=asdict(args), world_model=wm.state_dict(), agent=agent.state_dict(),
             wm_opt=wm_opt.state_dict(), agent_opt=agent_opt.state_dict(), return_scale=return_scale.range,
-            progress=progress, replay_rows=replay.rows, rng=rng_state,
+            progress=progress, replay_rows=replay.rows, replay_dir=replay_dir, rng=rng_state,
             runner=runner.state_dict() if progress["day_epoch"] < args.day_epochs else None))
-
-    if day_dir is not None and args.save_checkpoint:  # this run's own replay folder, so it can resume
-        os.makedirs(os.path.join(run_dir, "replay"), exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(day_dir, "replay"))):
-            if name.endswith(".npz"):
-                src, dst = os.path.join(day_dir, "replay", name), os.path.join(run_dir, "replay", name)
-                if not os.path.exists(dst):
-                    try:
-                        os.link(src, dst)
-                    except OSError:
-                        shutil.copyfile(src, dst)
-        replay.saved_rows = replay.rows
 
     # Day: S random seed episodes, then E_d epochs of world-model updates, acting, PPO (Algorithm 1).
     if not progress["seed_done"]:
@@ -941,7 +944,7 @@ def main(args):
         agent_opt.param_groups[0]["lr"] = args.day_lr
         log("losses", ppo_update(agent, agent_opt, ppo_batch(traj, args.gamma, args), args, return_scale))
         replay.add(rows)
-        if old_rows >= args.seq_len and steps_per_env >= args.seq_len:  # the new rows are held out: the world model has not trained on them
+        if old_rows >= args.seq_len and steps_per_env >= args.seq_len:  # rows the world model has not trained on
             with torch.no_grad(), autocast(device):
                 heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
                                                     low=old_rows), device)
@@ -955,7 +958,7 @@ def main(args):
              f"train {progress['day_end']['train_return']:.2f}")
         if args.save_checkpoint:
             checkpoint()
-    if args.save_checkpoint and day_dir is None and not os.path.exists(os.path.join(run_dir, "day.pt")):
+    if args.save_checkpoint and day_state is None and not os.path.exists(os.path.join(run_dir, "day.pt")):
         checkpoint()
         shutil.copyfile(os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "day.pt"))
     runner.envs.close()
@@ -966,7 +969,7 @@ def main(args):
     phase_start, first_epoch = time.time(), progress["night_epoch"]
     while progress["night_epoch"] < args.night_epochs:
         epoch_start = time.time()
-        batch, traj, mask, examples, n_transformed = night_experience(wm, agent, replay, args)
+        batch, traj, mask, examples, n_transformed = night_experience(wm, agent, replay, args, rng)
         progress["night_transitions"] += mask.numel()
         progress["global_step"] += mask.numel()
         log("losses", ppo_update(agent, agent_opt, batch, args, return_scale))
