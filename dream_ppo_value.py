@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -999,7 +999,7 @@ def main(args):
 
     day_end, night_end = progress["day_end"] or {}, progress["night_end"] or {}
     summary = dict(
-        method=METHOD, env_id=args.env_id, seed=args.seed, run_name=run_name,
+        method=METHOD, exp_name=args.exp_name, env_id=args.env_id, seed=args.seed, run_name=run_name,
         day_epochs=progress["day_epoch"], night_epochs=progress["night_epoch"], global_step=progress["global_step"],
         replay_frames=replay.rows * args.num_envs,
         day_end_test_return=day_end.get("test_return"), day_end_train_return=day_end.get("train_return"),

@@ -1,4 +1,9 @@
-"""Shared helpers: import a method script as a module, and run one as a user would."""
+"""Shared helpers: import a method script as a module, and run one as a user would.
+
+Unit tests of the shared code run on the template, dream_ppo_value.py: test_shared_code.py proves every
+other script holds the same code to the letter. Each method's own section has its own test file, and
+the scripts' runs (smoke, resume, bad input) are tested for every script.
+"""
 import importlib.util
 import os
 import subprocess
@@ -7,7 +12,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METHOD_SCRIPTS = ["dream_ppo_value.py"]
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from shared_code import SCRIPTS as METHOD_SCRIPTS  # noqa: E402
 
 # A run small enough for a 2-core CPU: every part of day and night runs, at toy size.
 TINY = ["--env-id", "chaser", "--num-envs", "2", "--seed-episodes", "1", "--day-epochs", "2", "--day-steps", "100",
@@ -33,13 +39,9 @@ def run_script(script, *flags, timeout=600):
                           timeout=timeout, env=env, cwd=ROOT)
 
 
-@pytest.fixture(params=METHOD_SCRIPTS)
-def mod(request):
-    return load_script(request.param)
-
-
 @pytest.fixture
-def value_mod():
+def mod():
+    """The template script, for the code that every script shares."""
     return load_script("dream_ppo_value.py")
 
 

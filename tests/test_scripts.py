@@ -24,19 +24,27 @@ def only_run(log_dir):
     return runs[0]
 
 
-@pytest.fixture(scope="module", params=METHOD_SCRIPTS)
-def tiny_run(request, tmp_path_factory):
-    """One tiny run per script with checkpoints, shared by the tests below."""
-    log_dir = tmp_path_factory.mktemp("runs")
-    out = run_script(request.param, *TINY, "--log-dir", str(log_dir), "--save-checkpoint")
-    assert out.returncode == 0, out.stderr[-3000:]
-    run_dir = only_run(log_dir)
-    with open(os.path.join(run_dir, "summary.json")) as f:
-        return request.param, run_dir, json.load(f)
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """tiny_runs(script) -> (run folder, summary) of one tiny run with checkpoints, made once per script."""
+    cache = {}
+
+    def get(script):
+        if script not in cache:
+            log_dir = tmp_path_factory.mktemp("runs")
+            out = run_script(script, *TINY, "--log-dir", str(log_dir), "--save-checkpoint")
+            assert out.returncode == 0, out.stderr[-3000:]
+            run_dir = only_run(log_dir)
+            with open(os.path.join(run_dir, "summary.json")) as f:
+                cache[script] = run_dir, json.load(f)
+        return cache[script]
+
+    return get
 
 
-def test_tiny_run_finishes_day_and_night(tiny_run):
-    script, run_dir, summary = tiny_run
+@pytest.mark.parametrize("script", METHOD_SCRIPTS)
+def test_tiny_run_finishes_day_and_night(tiny_runs, script):
+    run_dir, summary = tiny_runs(script)
     for key in SUMMARY_KEYS:
         assert summary[key] is not None, key
     assert summary["day_epochs"] == 2 and summary["night_epochs"] == 2 and summary["env_id"] == "chaser"
@@ -51,13 +59,16 @@ def test_tiny_run_finishes_day_and_night(tiny_run):
     assert len(events.Scalars("eval/test_return")) == 1 + 2 + 2  # untrained agent, every day and night epoch
     steps = [e.step for e in events.Scalars("eval/test_return")]
     assert steps == sorted(steps) and steps[-1] == summary["global_step"]
-    assert "dream/trajectories" in images and "dream/transformation_before_after" in images
+    assert "dream/trajectories" in images
+    transforms = script not in ("dreamer_baseline.py", "offline_ppo.py")
+    assert ("dream/transformation_before_after" in images) == transforms
     assert "hyperparameters/text_summary" in events.Tags()["tensors"]
     assert os.path.isfile(os.path.join(run_dir, "day.pt")) and os.path.isfile(os.path.join(run_dir, "checkpoint.pt"))
 
 
-def test_killed_run_resumes_from_its_last_epoch(tiny_run, tmp_path):
-    script, _, reference = tiny_run
+@pytest.mark.parametrize("script", METHOD_SCRIPTS)
+def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
+    _, reference = tiny_runs(script)
     flags = [*TINY, "--day-epochs", "3", "--log-dir", str(tmp_path), "--save-checkpoint"]
     env = dict(os.environ, WANDB_MODE="disabled")
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *flags], cwd=ROOT, env=env,
@@ -81,9 +92,15 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_run, tmp_path):
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
-@pytest.mark.parametrize("night_script", METHOD_SCRIPTS)
-def test_night_starts_from_a_day_checkpoint(tiny_run, night_script, tmp_path):
-    _, run_dir, reference = tiny_run
+# every script's night from another script's day, offline PPO (which reads the replay) both ways
+PAIRS = [("dream_ppo_value.py", "offline_ppo.py"), ("offline_ppo.py", "dream_ppo_value.py"),
+         ("dream_ppo_rnd.py", "dreamer_baseline.py"), ("dreamer_baseline.py", "dream_ppo_deepdream.py"),
+         ("dream_ppo_deepdream.py", "dream_ppo_full.py"), ("dream_ppo_full.py", "dream_ppo_rnd.py")]
+
+
+@pytest.mark.parametrize("day_script, night_script", PAIRS)
+def test_night_starts_from_a_day_checkpoint(tiny_runs, day_script, night_script, tmp_path):
+    run_dir, reference = tiny_runs(day_script)
     out = run_script(night_script, *TINY, "--log-dir", str(tmp_path), "--load-day-checkpoint", run_dir,
                      "--night-epochs", "1")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -99,6 +116,7 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+@pytest.mark.parametrize("script", METHOD_SCRIPTS)
 @pytest.mark.parametrize("flags, message", [
     (["--env-id", "pong"], "unknown --env-id 'pong'; choose one of: bigfish"),
     (["--wm-batch-size", "0"], "--wm-batch-size must be positive"),
@@ -107,17 +125,17 @@ def sha(path):
     (["--load-day-checkpoint", "/nonexistent/day.pt"], "no checkpoint at /nonexistent/day.pt"),
     (["--resume"], "nothing to resume"),
 ])
-def test_bad_input_is_one_clear_line(flags, message, tmp_path):
-    for script in METHOD_SCRIPTS:
-        out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), *flags)
-        assert out.returncode != 0
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr[-2000:]
-        assert not os.path.exists(tmp_path / "runs")  # nothing written
+def test_bad_input_is_one_clear_line(script, flags, message, tmp_path):
+    out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), *flags)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "runs")  # nothing written
 
 
-def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_run, tmp_path):
-    script, run_dir, _ = tiny_run
+@pytest.mark.parametrize("script", METHOD_SCRIPTS)
+def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_runs, script, tmp_path):
+    run_dir, _ = tiny_runs(script)
     day = os.path.join(run_dir, "day.pt")
     before = sha(day)
     out = run_script(script, *TINY, "--deter", "64", "--log-dir", str(tmp_path), "--load-day-checkpoint", day)

@@ -36,10 +36,10 @@ def test_world_model_loss_falls_on_a_fixed_batch(mod):
     torch.manual_seed(0)
     args = tiny_args(mod)
     wm = mod.WorldModel(args, 15)
-    optimizer = torch.optim.Adam(wm.parameters(), lr=5e-3)  # high, so that 60 steps show learning
+    optimizer = torch.optim.Adam(wm.parameters(), lr=5e-3)  # high, so that 150 steps show learning
     batch = make_batch()
     losses = []
-    for _ in range(60):
+    for _ in range(150):
         loss, metrics = wm.loss(batch, args)
         optimizer.zero_grad()
         loss.backward()
@@ -47,7 +47,9 @@ def test_world_model_loss_falls_on_a_fixed_batch(mod):
         losses.append(metrics)
     assert losses[-1]["loss"] < 0.6 * losses[0]["loss"]
     assert losses[-1]["reward_loss"] < losses[0]["reward_loss"]
-    assert losses[-1]["reward_pred_on_pos"] > losses[-1]["reward_pred_on_zero"] + 0.2
+    # the reward head separates once z has learnt the frames (about 100 steps here); averaged over the last 20
+    pos, zero = (np.mean([m[f"reward_pred_on_{k}"] for m in losses[-20:]]) for k in ("pos", "zero"))
+    assert pos > zero + 0.3
     for key in ("recon_loss", "cont_loss", "kl_dyn", "kl_rep", "post_entropy", "prior_entropy"):
         assert np.isfinite(losses[-1][key])
 

@@ -1,0 +1,984 @@
+"""RndDreamer: PPO on dreams transformed by random swing (Franceschelli & Musolesi, 2024).
+
+By day the agent plays ProcGen, a DreamerV3-style world model learns from the replay (Eq. 1) and
+PPO trains the agent on the world model's latent states (Eqs. 6-9). By night the world model is
+frozen and the agent trains on dreams that start from random latent states (Eq. 2); each dreamed
+state is, with probability 1/H, interpolated with random noise (random swing, Eq. 3): h gets unit
+Gaussian noise and each categorical of z jumps to a random class with probability p_swing.
+"""
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    # experiment
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (defaults to the script's name)"""
+    seed: int = 1
+    """seed of python, numpy, torch and ProcGen"""
+    cuda: bool = True
+    """use CUDA when it is available (--no-cuda forces the CPU)"""
+    track: bool = False
+    """log to Weights & Biases as well as TensorBoard"""
+    wandb_project_name: str = "electric-sheep"
+    """the W&B project"""
+    wandb_entity: Optional[str] = None
+    """the W&B entity (team)"""
+    log_dir: str = "runs"
+    """folder that holds one sub-folder per run"""
+    run_name: Optional[str] = None
+    """name of the run folder (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    save_checkpoint: bool = False
+    """write checkpoint.pt after every epoch and day.pt at the end of the day"""
+    resume: bool = False
+    """continue the newest unfinished run of this env, exp_name and seed from its last epoch"""
+    load_day_checkpoint: Optional[str] = None
+    """skip the day: start the night from this day.pt (or a run folder holding one)"""
+    image_every: int = 25
+    """log decoded dreams and transformations as images every this many night epochs"""
+
+    # environment
+    env_id: str = "coinrun"
+    """the ProcGen game"""
+    num_envs: int = 5
+    """parallelized environments, day and evaluation (Table 2)"""
+    num_levels: int = 200
+    """training levels (Sec. 5.1); evaluation also plays the full distribution"""
+    start_level: int = 0
+    """first training level"""
+    distribution_mode: str = "easy"
+    """ProcGen difficulty (Sec. 5.1)"""
+    eval_repeats: int = 5
+    """test repetition: episodes per evaluation environment (Table 2)"""
+    fail_penalty: Optional[float] = None
+    """penalty for non-successful episodes (Table 2; default -10 for coinrun and caveflyer, else 0)"""
+    reward_scale: Optional[float] = None
+    """reward scaling factor, training only (Table 2; default 25 for chaser, else 1)"""
+
+    # world model (Table 1)
+    deter: int = 512
+    """RNN hidden units: size of h (Table 1)"""
+    stoch: int = 32
+    """C: categoricals of z (Table 1)"""
+    classes: int = 32
+    """J: classes of each categorical (Table 1)"""
+    units: int = 512
+    """linear units of every MLP, 2 layers each (Table 1)"""
+    cnn_depth: int = 32
+    """convolution filters of the first layer: [32, 64, 128, 256] and deconvolutions [128, 64, 32, 3] at 32 (Table 1)"""
+    wm_lr: float = 5e-4
+    """world-model learning rate during the day (Table 1)"""
+    kl_dyn_scale: float = 0.5
+    """beta_1: dynamics loss factor (Table 1)"""
+    kl_rep_scale: float = 0.1
+    """beta_2: representation loss factor (Table 1)"""
+    free_nats: float = 1.0
+    """free bits: KL below this many nats is not penalised (Sec. 3.1)"""
+    reward_bins: int = 255
+    """K: reward/return bins (Table 1)"""
+    bins_extreme: float = 20.0
+    """bins extremes: the bins span [-x, +x] in symlog space (Table 1)"""
+    unimix: float = 0.01
+    """uniform mixture of the latent categoricals (Sec. 3.1)"""
+    wm_grad_clip: float = 1000.0
+    """world-model global gradient-norm clip (DreamerV3)"""
+    reward_priority: float = 0.5
+    """fraction of each batch drawn among sequences with a non-zero reward (Sec. 4.2)"""
+
+    # agent and PPO (Table 1)
+    day_lr: float = 5e-4
+    """agent learning rate during the day (Table 1)"""
+    night_lr: float = 1e-4
+    """agent learning rate at night (Table 1)"""
+    gamma: float = 0.99
+    """gamma: GAE discount during the day; at night it is 1 - 1/H (Table 1)"""
+    gae_lambda: float = 0.95
+    """lambda: GAE parameter (Table 1)"""
+    clip_coef: float = 0.2
+    """epsilon: PPO clip factor (Table 1)"""
+    vf_coef: float = 0.5
+    """c_v: critic loss factor (Table 1)"""
+    ent_coef: float = 0.001
+    """c_e: entropy loss factor (Table 1)"""
+    update_epochs: int = 4
+    """PPO iterations per epoch (Table 1)"""
+    max_grad_norm: float = 0.5
+    """PPO gradient clip factor (Table 1)"""
+    return_decay: float = 0.99
+    """decay of the EMA of the 5th-95th return percentile range (DreamerV3)"""
+
+    # day (Algorithm 1, Table 2)
+    seed_episodes: int = 5
+    """S: seed episodes of a random policy that fill the replay first (Table 2)"""
+    day_epochs: int = 200
+    """E_d: day epochs (Table 2)"""
+    day_steps: int = 5000
+    """T_d: day steps per epoch, over all parallel envs (Table 2)"""
+    wm_updates: int = 20
+    """U_w: world-model update steps per day epoch (Table 2)"""
+    wm_batch_size: int = 100
+    """B_w: world batch size, in sequences (Table 2)"""
+    seq_len: int = 25
+    """L: sequence length (Table 2)"""
+
+    # night (Algorithm 1, Table 2)
+    night_epochs: int = 200
+    """E_n: night epochs (Table 2)"""
+    night_updates: int = 26
+    """U_a: imagination update steps per night epoch; B_a * U_a dreams per epoch (Table 2)"""
+    dream_batch_size: int = 12
+    """B_a: imagination batch size; B_a * H transitions per PPO minibatch, day and night (Table 2)"""
+    horizon: int = 16
+    """H: imagination horizon (Table 2)"""
+    eps_dream: Optional[float] = None
+    """eps_dream: probability that a dreamed state is transformed; default 1/H (Sec. 4.1)"""
+
+    # this method's transformation: random swing (Eq. 3)
+    p_swing: float = 0.5
+    """p_swing: probability that a categorical of z is resampled uniformly (Eq. 3)"""
+
+# --- math helpers
+def symlog(x):
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def symexp(x):
+    return torch.sign(x) * torch.expm1(torch.abs(x))
+
+
+def two_hot(x, bins):
+    """Encode x (already in symlog space) on the sorted bins: two neighbours share the weight."""
+    x = x.clamp(bins[0], bins[-1])
+    above = torch.searchsorted(bins, x.contiguous(), right=True).clamp(1, len(bins) - 1)
+    below = above - 1
+    w_above = (x - bins[below]) / (bins[above] - bins[below])
+    out = torch.zeros(*x.shape, len(bins), device=x.device)
+    out.scatter_(-1, below.unsqueeze(-1), (1 - w_above).unsqueeze(-1))
+    return out.scatter_add(-1, above.unsqueeze(-1), w_above.unsqueeze(-1))
+
+
+def two_hot_loss(logits, target, bins):
+    """Cross-entropy against two-hot(symlog(target)) (Eq. 8)."""
+    return -(two_hot(symlog(target), bins) * F.log_softmax(logits.float(), -1)).sum(-1)
+
+
+def two_hot_mean(logits, bins):
+    return symexp((F.softmax(logits.float(), -1) * bins).sum(-1))
+
+
+def unimix_logits(logits, unimix):
+    """Log-probabilities of 99% softmax + 1% uniform (Sec. 3.1)."""
+    probs = F.softmax(logits.float(), -1)
+    return torch.log((1 - unimix) * probs + unimix / probs.shape[-1])
+
+
+def sample_one_hot(logits):
+    """One-hot sample with straight-through gradients."""
+    probs = F.softmax(logits, -1)
+    index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+    return F.one_hot(index, probs.shape[-1]).float() + (probs - probs.detach())  # exactly one-hot forward
+
+
+def kl_categorical(logits_p, logits_q):
+    """KL(p || q) summed over the C categoricals; logits are log-probabilities, shape (..., C, J)."""
+    return (logits_p.exp() * (logits_p - logits_q)).sum((-2, -1))
+
+
+def kl_loss(post, prior, args):
+    """beta_1 max(1, KL(sg(post) || prior)) + beta_2 max(1, KL(post || sg(prior))), per (b, t) (Eq. 1)."""
+    kl_dyn = kl_categorical(post.detach(), prior)
+    kl_rep = kl_categorical(post, prior.detach())
+    loss = args.kl_dyn_scale * kl_dyn.clamp(min=args.free_nats) + args.kl_rep_scale * kl_rep.clamp(min=args.free_nats)
+    return loss, kl_dyn, kl_rep
+
+
+def compute_gae(reward, value, cont, bootstrap, gamma, lam, trace=None):
+    """Eq. 9 on (T, N) tensors: reward[t] = r_{t+1}, cont[t] = 0 where the episode ended at t, value[t] = v(s_t).
+
+    trace[t] multiplies the recursion (truncated importance weights, GePPO); None means on-policy.
+    """
+    advantage = torch.zeros_like(reward)
+    next_value, next_adv = bootstrap, torch.zeros_like(bootstrap)
+    for t in reversed(range(reward.shape[0])):
+        delta = reward[t] + gamma * cont[t] * next_value - value[t]
+        next_adv = delta + gamma * lam * cont[t] * next_adv * (1.0 if trace is None else trace[t])
+        advantage[t], next_value = next_adv, value[t]
+    return advantage
+
+
+class ReturnScale:
+    """P: EMA of the 95th minus the 5th percentile of returns; advantages are divided by max(1, P)."""
+
+    def __init__(self, decay):
+        self.decay, self.range = decay, 0.0
+
+    def update(self, returns):
+        low, high = torch.quantile(returns.float(), torch.tensor([0.05, 0.95], device=returns.device))
+        self.range = self.decay * self.range + (1 - self.decay) * (high - low).item()
+        return max(1.0, self.range)
+
+
+# --- environment
+ENV_NAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
+             "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
+FAIL_PENALTY = {"coinrun": -10.0, "caveflyer": -10.0}  # Table 2; every other game: 0
+REWARD_SCALE = {"chaser": 25.0}  # Table 2; every other game: 1
+
+
+class Runner:
+    """Vectorised ProcGen envs and what acting carries between steps: last frame, is_first, latent, returns."""
+
+    def __init__(self, args, num_levels, rand_seed):
+        from procgen import ProcgenEnv
+
+        self.envs = ProcgenEnv(num_envs=args.num_envs, env_name=args.env_id, num_levels=num_levels,
+                               start_level=args.start_level, distribution_mode=args.distribution_mode,
+                               rand_seed=rand_seed)
+        self.fail_penalty = FAIL_PENALTY.get(args.env_id, 0.0) if args.fail_penalty is None else args.fail_penalty
+        self.reward_scale = REWARD_SCALE.get(args.env_id, 1.0) if args.reward_scale is None else args.reward_scale
+        self.obs = self.envs.reset()["rgb"]  # (E, 64, 64, 3) uint8
+        self.is_first = np.ones(args.num_envs, bool)
+        self.h_next = None  # world-model h for the next step, set by act()
+        self.ep_return = np.zeros(args.num_envs)
+        self.ep_length = np.zeros(args.num_envs, np.int64)
+
+    def step(self, action):
+        """Step all envs; returns this step's replay row and (env, raw return, length) of finished episodes."""
+        next_obs, reward, done, info = self.envs.step(action)
+        success = np.array([i.get("prev_level_complete", 0) for i in info], bool)
+        shaped = reward * self.reward_scale + self.fail_penalty * (done & ~success)
+        row = dict(obs=self.obs, is_first=self.is_first, action=action, reward=shaped.astype(np.float32),
+                   terminal=done.copy())
+        self.ep_return += reward
+        self.ep_length += 1
+        finished = [(i, self.ep_return[i], self.ep_length[i]) for i in np.flatnonzero(done)]
+        self.ep_return[done], self.ep_length[done] = 0, 0
+        self.obs, self.is_first = next_obs["rgb"], done.copy()
+        return row, finished
+
+    def state_dict(self):
+        return dict(env=self.envs.env.callmethod("get_state"), obs=self.obs, is_first=self.is_first,
+                    h_next=self.h_next, ep_return=self.ep_return, ep_length=self.ep_length)
+
+    def load_state_dict(self, state, device):
+        self.envs.env.callmethod("set_state", state.pop("env"))
+        self.__dict__.update(state)
+        if self.h_next is not None:
+            self.h_next = self.h_next.to(device)
+
+
+# --- replay
+class Replay:
+    """Real experience as (time, env) streams: rows (o_t, a_t, r_{t+1}, c_{t+1}), frames kept as uint8.
+
+    Arrays are allocated at full size but untouched pages take no memory, so the resident size grows
+    with what is stored (12.3 GB at 1M frames). Sequences may cross episodes: is_first resets the state.
+    """
+
+    FIELDS = dict(obs=np.uint8, is_first=bool, action=np.int64, reward=np.float32, terminal=bool,
+                  logp=np.float32)
+
+    def __init__(self, capacity, num_envs):
+        self.capacity, self.rows, self.saved_rows = capacity, 0, 0
+        self.data = {k: np.zeros((capacity, num_envs) + ((64, 64, 3) if k == "obs" else ()), dtype)
+                     for k, dtype in self.FIELDS.items()}
+        self.rewarded = np.zeros((0, 2), np.int64)  # (time, env) of every row with a non-zero reward
+
+    def add(self, rows):
+        n = len(rows["obs"])
+        if self.rows + n > self.capacity:
+            raise RuntimeError(f"replay is full ({self.capacity} rows per env)")
+        for k in self.FIELDS:
+            self.data[k][self.rows:self.rows + n] = rows[k]
+        nonzero = np.argwhere(rows["reward"] != 0)
+        self.rewarded = np.concatenate([self.rewarded, nonzero + [self.rows, 0]])
+        self.rows += n
+
+    def sample(self, batch, length, rng, priority=0.0, low=0):
+        """(B, L) index arrays; a `priority` fraction of sequences contains a non-zero reward (Sec. 4.2)."""
+        high = self.rows - length  # last valid start
+        start = rng.integers(low, high + 1, batch)
+        env = rng.integers(0, self.data["obs"].shape[1], batch)
+        hits = self.rewarded[self.rewarded[:, 0] >= low]
+        n_hit = int(round(priority * batch)) if len(hits) else 0
+        if n_hit:
+            pick = hits[rng.integers(0, len(hits), n_hit)]
+            start[:n_hit] = np.clip(pick[:, 0] - rng.integers(0, length, n_hit), low, high)
+            env[:n_hit] = pick[:, 1]
+        return start[:, None] + np.arange(length), env[:, None].repeat(length, 1)
+
+    def batch(self, index, device):
+        time_index, env_index = index
+        out = {k: torch.as_tensor(v[time_index, env_index], device=device) for k, v in self.data.items()}
+        out["obs"] = out["obs"].permute(0, 1, 4, 2, 3)  # (B, L, 3, 64, 64) uint8
+        return out
+
+    def save(self, folder):
+        """Append the rows added since the last save as one chunk file (written whole, then renamed)."""
+        if self.rows > self.saved_rows:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, f"{self.saved_rows:09d}.npz")
+            with open(path + ".tmp", "wb") as f:
+                np.savez(f, **{k: v[self.saved_rows:self.rows] for k, v in self.data.items()})
+            os.replace(path + ".tmp", path)
+            self.saved_rows = self.rows
+
+    def load(self, folder, rows):
+        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored)."""
+        while self.rows < rows:
+            path = os.path.join(folder, f"{self.rows:09d}.npz")
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"replay chunk {path} is missing: the checkpoint's replay is incomplete")
+            with np.load(path) as chunk:
+                self.add({k: chunk[k] for k in self.FIELDS})
+        self.saved_rows = self.rows
+
+
+# --- world model
+class ChannelNorm(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def mlp(inp, units, out, layers=2, zero_init=False):
+    net = []
+    for i in range(layers):
+        net += [nn.Linear(inp if i == 0 else units, units, bias=False), nn.LayerNorm(units, eps=1e-3), nn.SiLU()]
+    net.append(nn.Linear(units, out))
+    if zero_init:
+        nn.init.zeros_(net[-1].weight), nn.init.zeros_(net[-1].bias)
+    return nn.Sequential(*net)
+
+
+class GRUCell(nn.Module):
+    """DreamerV3's LayerNorm GRU: one bias-free Linear on [x, h], LayerNorm, update gate biased by -1."""
+
+    def __init__(self, inp, size):
+        super().__init__()
+        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
+        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
+
+    def forward(self, x, h):
+        reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).float().chunk(3, -1)
+        cand = torch.tanh(torch.sigmoid(reset) * cand)
+        update = torch.sigmoid(update - 1)
+        return update * cand + (1 - update) * h
+
+
+class WorldModel(nn.Module):
+    """RSSM with encoder, decoder, reward and continue heads (Sec. 3.1, DreamerV3 2023)."""
+
+    def __init__(self, args, num_actions):
+        super().__init__()
+        d, self.C, self.J, self.num_actions = args.cnn_depth, args.stoch, args.classes, num_actions
+        self.deter, self.unimix = args.deter, args.unimix
+        self.feat_dim = args.deter + args.stoch * args.classes
+        chans = [3, d, 2 * d, 4 * d, 8 * d]
+        self.encoder = nn.Sequential(*[m for i in range(4) for m in (
+            nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), ChannelNorm(chans[i + 1], eps=1e-3), nn.SiLU())])
+        embed = 8 * d * 4 * 4
+        self.img_in = nn.Sequential(nn.Linear(self.C * self.J + num_actions, args.units, bias=False),
+                                    nn.LayerNorm(args.units, eps=1e-3), nn.SiLU())
+        self.gru = GRUCell(args.units, args.deter)
+        self.prior_net = mlp(args.deter, args.units, self.C * self.J, layers=1)
+        self.post_net = mlp(args.deter + embed, args.units, self.C * self.J, layers=1)
+        self.dec_in = nn.Linear(self.feat_dim, 8 * d * 4 * 4)
+        self.decoder = nn.Sequential(*[m for i in (4, 3, 2) for m in (
+            nn.ConvTranspose2d(chans[i], chans[i - 1], 4, 2, 1, bias=False), ChannelNorm(chans[i - 1], eps=1e-3),
+            nn.SiLU())], nn.ConvTranspose2d(d, 3, 4, 2, 1))
+        self.reward_head = mlp(self.feat_dim, args.units, args.reward_bins, zero_init=True)
+        self.cont_head = mlp(self.feat_dim, args.units, 1)
+        self.register_buffer("bins", torch.linspace(-args.bins_extreme, args.bins_extreme, args.reward_bins))
+
+    def encode(self, obs):
+        """(..., 3, 64, 64) uint8 -> (..., 4096) embedding of obs/255 - 0.5."""
+        x = obs.reshape(-1, *obs.shape[-3:]).float() / 255 - 0.5
+        return self.encoder(x).reshape(*obs.shape[:-3], -1)
+
+    def decode(self, feat):
+        """(..., F) -> (..., 3, 64, 64) image in [0, 1]."""
+        x = self.dec_in(feat.reshape(-1, feat.shape[-1])).reshape(-1, self.dec_in.out_features // 16, 4, 4)
+        return (self.decoder(x).float() + 0.5).reshape(*feat.shape[:-1], 3, 64, 64)
+
+    def img_step(self, h, z, action):
+        """h_t = f(h_{t-1}, z_{t-1}, a_{t-1}); z is (B, C, J) one-hot, action (B,) or (B, A) one-hot."""
+        if action.dim() == 1:
+            action = F.one_hot(action, self.num_actions).float()
+        return self.gru(self.img_in(torch.cat([z.flatten(-2), action], -1)), h)
+
+    def prior(self, h):
+        return unimix_logits(self.prior_net(h).reshape(*h.shape[:-1], self.C, self.J), self.unimix)
+
+    def posterior(self, h, embed):
+        logits = self.post_net(torch.cat([h, embed], -1))
+        return unimix_logits(logits.reshape(*h.shape[:-1], self.C, self.J), self.unimix)
+
+    def initial_h(self, n):
+        """h after an episode start: f applied to the all-zero state and action."""
+        zeros = torch.zeros(1, self.deter, device=self.bins.device)
+        z, action = zeros.new_zeros(1, self.C, self.J), zeros.new_zeros(1, self.num_actions)
+        h = self.img_step(zeros, z, action)
+        return h.expand(n, -1)
+
+    def heads(self, feat):
+        """Reward (decoded from two-hot) and continue logit of a state."""
+        return two_hot_mean(self.reward_head(feat), self.bins), self.cont_head(feat).squeeze(-1).float()
+
+    def observe(self, embed, action, is_first):
+        """Posterior filtering over (B, L) sequences; every sequence starts from the initial state.
+
+        Also returns h_next[t] = f(h_t, z_t, a_t) without the episode reset: the state from which the
+        reward r_{t+1} and continue c_{t+1} of row t are predicted, as a dream step does.
+        """
+        B, L = is_first.shape
+        h_start = self.initial_h(B)
+        hs, posts, zs, h_nexts = [], [], [], []
+        h_next = h_start
+        for t in range(L):
+            h = torch.where(is_first[:, t, None], h_start, h_next) if t else h_start
+            post = self.posterior(h, embed[:, t])
+            z = sample_one_hot(post)
+            h_next = self.img_step(h, z, action[:, t])
+            hs.append(h), posts.append(post), zs.append(z), h_nexts.append(h_next)
+        return torch.stack(hs, 1), torch.stack(zs, 1), torch.stack(posts, 1), torch.stack(h_nexts, 1)
+
+    def loss(self, batch, args):
+        """Eq. 1: prediction + beta_1 max(1, KL_dyn) + beta_2 max(1, KL_rep), free bits per (b, t)."""
+        embed = self.encode(batch["obs"])
+        h, z, post, h_next = self.observe(embed, batch["action"], batch["is_first"])
+        prior = self.prior(h)
+        recon = self.decode(feature(h, z))
+        target = batch["obs"].float() / 255
+        recon_loss = ((recon - target) ** 2).sum((-3, -2, -1))
+        z_next = sample_one_hot(self.prior(h_next))
+        reward_pred_logits = self.reward_head(feature(h_next, z_next))
+        reward_loss = two_hot_loss(reward_pred_logits, batch["reward"], self.bins)
+        cont_logit = self.cont_head(feature(h_next, z_next)).squeeze(-1).float()
+        cont_loss = F.binary_cross_entropy_with_logits(cont_logit, 1.0 - batch["terminal"].float(), reduction="none")
+        kl, kl_dyn, kl_rep = kl_loss(post, prior, args)
+        loss = (recon_loss + reward_loss + cont_loss + kl).mean()
+        reward_pred = two_hot_mean(reward_pred_logits.detach(), self.bins)
+        metrics = dict(loss=loss, recon_loss=recon_loss.mean(), reward_loss=reward_loss.mean(),
+                       cont_loss=cont_loss.mean(), kl_dyn=kl_dyn.mean(), kl_rep=kl_rep.mean(),
+                       post_entropy=-(post.exp() * post).sum((-2, -1)).mean(),
+                       prior_entropy=-(prior.exp() * prior).sum((-2, -1)).mean(),
+                       reward_pred_abs_err=(reward_pred - batch["reward"]).abs().mean())
+        for name, where in (("pos", batch["reward"] > 0), ("neg", batch["reward"] < 0), ("zero", batch["reward"] == 0)):
+            if where.any():
+                metrics[f"reward_pred_on_{name}"] = reward_pred[where].mean()
+        return loss, {k: v.item() for k, v in metrics.items()}
+
+
+def feature(h, z):
+    """Agent and head input s = (h, z): (..., deter + C*J)."""
+    return torch.cat([h, z.flatten(-2)], -1)
+
+
+def autocast(device):
+    """bf16 autocast on CUDA (the paper trains in mixed precision); float32 on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def train_world_model(wm, optimizer, replay, args, rng, device):
+    batch = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority), device)
+    with autocast(device):
+        loss, metrics = wm.loss(batch, args)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    metrics["grad_norm"] = nn.utils.clip_grad_norm_(wm.parameters(), args.wm_grad_clip).item()
+    optimizer.step()
+    return metrics
+
+
+# --- agent and PPO
+class Agent(nn.Module):
+    """Actor and two-hot critic on the detached latent state s = (h, z) (Sec. 4.2)."""
+
+    def __init__(self, feat_dim, num_actions, args):
+        super().__init__()
+        self.actor = mlp(feat_dim, args.units, num_actions)
+        self.critic = mlp(feat_dim, args.units, args.reward_bins, zero_init=True)
+        self.register_buffer("bins", torch.linspace(-args.bins_extreme, args.bins_extreme, args.reward_bins))
+
+    def policy(self, feat):
+        return torch.distributions.Categorical(logits=self.actor(feat).float())
+
+    def value(self, feat):
+        return two_hot_mean(self.critic(feat), self.bins)
+
+
+def masked_mean(x, mask):
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def ppo_update(agent, optimizer, batch, args, return_scale):
+    """Eqs. 6-8 on flat (N, ...) tensors, in minibatches of B_a * H transitions.
+
+    The ratio is taken against the behaviour policy that produced the data and clipped around the
+    ratio of the policy at the start of the update (GePPO); on-policy both are the same, giving PPO.
+    """
+    feat, action, logp_b, adv, target, mask = (batch[k] for k in ("feat", "action", "logp", "advantage",
+                                                                  "target", "mask"))
+    with torch.no_grad():
+        logp_start = agent.policy(feat).log_prob(action)
+    adv = adv / return_scale.update(target[mask > 0])
+    stats = []
+    n_minibatches = max(1, len(feat) // (args.dream_batch_size * args.horizon))
+    for _ in range(args.update_epochs):
+        for idx in torch.randperm(len(feat), device=feat.device).chunk(n_minibatches):
+            loss, minibatch_stats = ppo_loss(agent, feat[idx], action[idx], logp_b[idx], logp_start[idx], adv[idx],
+                                             target[idx], mask[idx], args)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+            optimizer.step()
+            stats.append(minibatch_stats)
+    stats = torch.stack(stats).mean(0).tolist()
+    return dict(zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), stats),
+                return_scale=return_scale.range)
+
+
+def ppo_loss(agent, feat, action, logp_b, logp_start, adv, target, mask, args):
+    """-L_clip + c_v L_VF - c_e H (Eq. 6), averaged over the unmasked transitions."""
+    dist = agent.policy(feat)
+    logp = dist.log_prob(action)
+    ratio = (logp - logp_b).exp()
+    centre = (logp_start - logp_b).exp()
+    pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, centre - args.clip_coef, centre + args.clip_coef))
+    v_loss = two_hot_loss(agent.critic(feat), target, agent.bins)
+    entropy = dist.entropy()
+    loss = masked_mean(pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy, mask)
+    with torch.no_grad():
+        log_r = logp - logp_start
+        stats = torch.stack([masked_mean(pg_loss, mask), masked_mean(v_loss, mask), masked_mean(entropy, mask),
+                             masked_mean(log_r.exp() - 1 - log_r, mask),
+                             masked_mean(((ratio - centre).abs() > args.clip_coef).float(), mask)])
+    return loss, stats
+
+
+@torch.no_grad()
+def act(wm, agent, runner, device, greedy=False):
+    """Encode the runner's frames into s_t = (h_t, z_t ~ q(h_t, o_t)) and sample a_t ~ pi(s_t)."""
+    obs = torch.as_tensor(runner.obs, device=device).permute(0, 3, 1, 2)
+    first = torch.as_tensor(runner.is_first, device=device)[:, None]
+    with autocast(device):
+        h_start = wm.initial_h(len(obs))
+        h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
+        z = sample_one_hot(wm.posterior(h, wm.encode(obs)))
+        feat = feature(h, z)
+        dist = agent.policy(feat)
+        action = dist.probs.argmax(-1) if greedy else dist.sample()
+        runner.h_next = wm.img_step(h, z, action).float()
+        return feat.float(), action, dist.log_prob(action), agent.value(feat)
+
+
+def play_day(wm, agent, runner, steps, device, on_episode):
+    """T_d / num_envs steps of every env: replay rows (T, E, ...) and the PPO batch with GAE (gamma=0.99)."""
+    rows, feats, values, logps = [], [], [], []
+    for _ in range(steps):
+        feat, action, logp, value = act(wm, agent, runner, device)
+        row, finished = runner.step(action.cpu().numpy())
+        row["logp"] = logp.cpu().numpy()
+        rows.append(row), feats.append(feat), values.append(value), logps.append(logp)
+        for _, ret, length in finished:
+            on_episode(ret, length)
+    rows = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    bootstrap = act_value(wm, agent, runner, device)
+    return rows, dict(feat=torch.stack(feats), logp=torch.stack(logps), value=torch.stack(values),
+                      action=torch.as_tensor(rows["action"], device=device),
+                      reward=torch.as_tensor(rows["reward"], device=device),
+                      cont=torch.as_tensor(~rows["terminal"], device=device).float(), bootstrap=bootstrap)
+
+
+@torch.no_grad()
+def act_value(wm, agent, runner, device):
+    """v(s) of the runner's current frames, leaving the runner as it is."""
+    h_next = runner.h_next
+    value = act(wm, agent, runner, device)[3]
+    runner.h_next = h_next
+    return value
+
+
+def ppo_batch(traj, gamma, args, mask=None, trace=None):
+    """Flatten a (T, N) trajectory into the PPO batch, with GAE advantages and V_target = A + v_old(s)."""
+    advantage = compute_gae(traj["reward"], traj["value"], traj["cont"], traj["bootstrap"], gamma,
+                            args.gae_lambda, trace)
+    mask = torch.ones_like(advantage) if mask is None else mask
+    return dict(feat=traj["feat"].flatten(0, 1), action=traj["action"].flatten(), logp=traj["logp"].flatten(),
+                advantage=advantage.flatten(), target=(advantage + traj["value"]).flatten(), mask=mask.flatten())
+
+
+# --- dreaming: random starts, rollout
+def random_starts(wm, n):
+    """Eq. 2: h_init ~ N(0, I), z_init uniform one-hot, a_init = 0; h_0 = f(h_init, z_init, a_init), z_0 ~ p(h_0)."""
+    device = wm.bins.device
+    h_init = torch.randn(n, wm.deter, device=device)
+    z_init = F.one_hot(torch.randint(0, wm.J, (n, wm.C), device=device), wm.J).float()
+    h0 = wm.img_step(h_init, z_init, torch.zeros(n, wm.num_actions, device=device))
+    return h0, sample_one_hot(wm.prior(h0))
+
+
+def dream(wm, agent, h, z, args, transform=None):
+    """Dream H steps from (B,) start states with the actor; each state is transformed with probability
+    eps_dream before the agent sees it, and the dream continues from the transformed state.
+
+    Returns the trajectory (H, B, ...), the mask of steps before a dreamed terminal, and up to 8
+    (before, after) pairs of transformed states for pictures.
+    """
+    eps = 1 / args.horizon if args.eps_dream is None else args.eps_dream
+    traj = {k: [] for k in ("feat", "action", "logp", "value", "reward", "cont")}
+    examples, n_transformed = [], 0
+    for _ in range(args.horizon):
+        if transform is not None:
+            chosen = torch.rand(len(h), device=h.device) < eps
+            if chosen.any():
+                before = feature(h[chosen], z[chosen])
+                h, z = h.clone(), z.clone()
+                h[chosen], z[chosen] = transform(h[chosen], z[chosen])
+                examples += list(zip(before, feature(h[chosen], z[chosen])))[: 8 - len(examples)]
+                n_transformed += int(chosen.sum())
+        with torch.no_grad(), autocast(h.device):
+            feat = feature(h, z)
+            dist = agent.policy(feat)
+            action = dist.sample()
+            h = wm.img_step(h, z, action).float()
+            z = sample_one_hot(wm.prior(h))
+            reward, cont_logit = wm.heads(feature(h, z))
+            for k, v in zip(traj, (feat.float(), action, dist.log_prob(action), agent.value(feat), reward,
+                                   (cont_logit > 0).float())):
+                traj[k].append(v)
+    traj = {k: torch.stack(v) for k, v in traj.items()}
+    with torch.no_grad():
+        traj["bootstrap"] = agent.value(feature(h, z))
+    # A step is trained on while no earlier step of its dream ended (the terminal step itself counts).
+    mask = torch.cat([torch.ones_like(traj["cont"][:1]), torch.cumprod(traj["cont"], 0)[:-1]])
+    return traj, mask, examples, n_transformed
+
+
+# --- random swing (Eq. 3)
+METHOD = "RndDreamer"
+
+
+def random_swing(h, z, args):
+    """Eq. 3: h += N(0, I); each categorical is replaced by a uniformly drawn class with probability p_swing.
+
+    The drawn class can be the old one, so a categorical changes with probability p_swing * (J - 1) / J.
+    """
+    swing = torch.rand(z.shape[:-1], device=z.device) < args.p_swing  # (B, C)
+    uniform = F.one_hot(torch.randint(0, z.shape[-1], z.shape[:-1], device=z.device), z.shape[-1]).float()
+    return h + torch.randn_like(h), torch.where(swing[..., None], uniform, z)
+
+
+def night_experience(wm, agent, replay, args, rng):
+    """B_a * U_a dreams of H steps from random starts (Eq. 2), transformed by random swing."""
+    h, z = random_starts(wm, args.dream_batch_size * args.night_updates)
+    traj, mask, examples, n_transformed = dream(wm, agent, h, z, args, transform=lambda h, z: random_swing(h, z, args))
+    return ppo_batch(traj, 1 - 1 / args.horizon, args, mask), traj, mask, examples, n_transformed
+
+
+# --- evaluation, checkpoints
+def evaluate(wm, agent, args, num_levels, rand_seed, device):
+    """Raw returns of the first eval_repeats episodes of each of num_envs fresh envs (the same levels each time)."""
+    runner = Runner(args, num_levels, rand_seed)
+    returns = [[] for _ in range(args.num_envs)]
+    while min(len(r) for r in returns) < args.eval_repeats:
+        for i, ret, _ in runner.step(act(wm, agent, runner, device)[1].cpu().numpy())[1]:
+            returns[i].append(ret)
+    runner.envs.close()
+    returns = np.array([r[: args.eval_repeats] for r in returns])
+    return float(returns.mean()), float(returns.std())
+
+
+def image_grid(frames):
+    """(rows, cols, 3, 64, 64) in [0, 1] -> (rows*64, cols*64, 3) uint8 picture."""
+    rows, cols = frames.shape[:2]
+    frames = frames.clamp(0, 1).permute(0, 3, 1, 4, 2).reshape(rows * 64, cols * 64, 3)
+    return (frames * 255).byte().cpu().numpy()
+
+
+def check_args(args):
+    """One clear line for input that cannot run."""
+    if args.env_id not in ENV_NAMES:
+        sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
+    positive = ("num_envs", "eval_repeats", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins",
+                "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len", "night_updates",
+                "dream_batch_size", "horizon", "image_every")
+    for name in positive:
+        if getattr(args, name) <= 0:
+            sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("day_epochs", "wm_updates", "night_epochs", "num_levels", "start_level"):
+        if getattr(args, name) < 0:
+            sys.exit(f"error: --{name.replace('_', '-')} must be zero or more, got {getattr(args, name)}")
+    if args.day_steps % args.num_envs:
+        sys.exit(f"error: --day-steps ({args.day_steps}) must be a multiple of --num-envs ({args.num_envs})")
+    if args.distribution_mode not in ("easy", "hard", "extreme", "memory", "exploration"):
+        sys.exit(f"error: unknown --distribution-mode {args.distribution_mode!r}; use easy or hard")
+    if args.resume and args.load_day_checkpoint:
+        sys.exit("error: use either --resume or --load-day-checkpoint, not both")
+
+
+MODEL_KEYS = ("env_id", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins", "num_envs")
+
+
+def load_checkpoint(path, args):
+    """Read a checkpoint and check that its model matches these flags (one clear line if not)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "day.pt")
+    if not os.path.isfile(path):
+        sys.exit(f"error: no checkpoint at {path}; pass the day.pt written by a run with --save-checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint")
+    if not isinstance(state, dict) or "world_model" not in state:
+        sys.exit(f"error: {path} is not a checkpoint of these scripts")
+    diff = [f"--{k.replace('_', '-')} {state['args'][k]} (this run: {getattr(args, k)})"
+            for k in MODEL_KEYS if state["args"][k] != getattr(args, k)]
+    if diff:
+        sys.exit(f"error: checkpoint {path} was made with " + ", ".join(diff) + "; pass the same flags")
+    beside = os.path.join(os.path.dirname(os.path.abspath(path)), "replay")
+    if os.path.isdir(beside):  # a run folder that was moved or copied still finds its replay
+        state["replay_dir"] = beside
+    return state
+
+
+def find_resumable(args):
+    pattern = f"{args.env_id}__{args.exp_name}__{args.seed}__"
+    names = [args.run_name] if args.run_name else sorted(
+        (n for n in os.listdir(args.log_dir) if n.startswith(pattern)) if os.path.isdir(args.log_dir) else [],
+        key=lambda n: os.path.getmtime(os.path.join(args.log_dir, n)))
+    names = [n for n in names if os.path.isfile(os.path.join(args.log_dir, n, "checkpoint.pt"))]
+    if not names:
+        sys.exit(f"error: nothing to resume: no {args.log_dir}/{args.run_name or pattern + '*'}/checkpoint.pt; "
+                 "start without --resume (and with --save-checkpoint)")
+    return names[-1]
+
+
+def save_checkpoint(path, state):
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+class Progress:
+    """One line per epoch with elapsed time and the phase's ETA."""
+
+    def __init__(self):
+        self.start = time.time()
+
+    def __call__(self, phase, epoch, total, phase_start, first_epoch, text):
+        now = time.time()
+        done = epoch - first_epoch
+        eta = (now - phase_start) / max(done, 1) * (total - epoch)
+        fmt = lambda s: time.strftime("%H:%M:%S", time.gmtime(s))
+        print(f"[{phase} {epoch}/{total}] {text} | elapsed {fmt(now - self.start)} | {phase} eta {fmt(eta)}",
+              flush=True)
+
+
+def main(args):
+    check_args(args)
+    if args.resume:
+        args.run_name = find_resumable(args)
+    run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = os.path.join(args.log_dir, run_name)
+    if os.path.isfile(os.path.join(run_dir, "summary.json")):
+        print(f"{run_dir} has finished (summary.json exists); nothing to do")
+        return
+    if not args.resume and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+        sys.exit(f"error: {run_dir} holds an unfinished run; add --resume to continue it or pick another --run-name")
+    resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args) if args.resume else None
+    day_state = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint else None
+
+    random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    num_actions = 15
+    wm = WorldModel(args, num_actions).to(device)
+    agent = Agent(wm.feat_dim, num_actions, args).to(device)
+    wm_opt = torch.optim.Adam(wm.parameters(), lr=args.wm_lr, eps=1e-8)
+    agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
+    return_scale = ReturnScale(args.return_decay)
+    steps_per_env = args.day_steps // args.num_envs
+    replay = Replay(args.day_epochs * steps_per_env + 4096, args.num_envs)  # 4096: room for the seed episodes
+    runner = Runner(args, args.num_levels, args.seed)
+    progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
+                    night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
+                    night_transitions=0, day_end=None, night_end=None)
+
+    replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
+    state = resume_state or day_state
+    if state is not None:
+        wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
+        wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
+        return_scale.range = state["return_scale"]
+        progress.update(state["progress"])
+        replay_dir = state["replay_dir"]  # a night started from a day checkpoint reads that day's replay
+        replay.load(replay_dir, state["replay_rows"])
+        random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
+        torch.set_rng_state(state["rng"]["torch"])
+        rng.bit_generator.state = state["rng"]["generator"]
+        if resume_state is not None and state["runner"] is not None:
+            runner.load_state_dict(state["runner"], device)
+    if day_state is not None:
+        progress.update(day_epoch=args.day_epochs, seed_done=True)
+
+    os.makedirs(run_dir, exist_ok=True)
+    if args.track:
+        import wandb
+
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                   config=vars(args), name=run_name, save_code=True, resume="allow", id=run_name)
+    writer = SummaryWriter(run_dir, purge_step=progress["global_step"] if state is not None else None)
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+    print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
+    show = Progress()
+
+    def log(prefix, metrics, step=None):
+        for k, v in metrics.items():
+            writer.add_scalar(f"{prefix}/{k}", v, progress["global_step"] if step is None else step)
+
+    def on_episode(ret, length):
+        log("charts", dict(episodic_return=ret, episodic_length=length))
+
+    def run_eval():
+        test_mean, test_std = evaluate(wm, agent, args, 0, args.seed + 2_000_000, device)
+        train_mean, train_std = evaluate(wm, agent, args, args.num_levels, args.seed + 1_000_000, device)
+        result = dict(test_return=test_mean, test_return_std=test_std, train_return=train_mean,
+                      train_return_std=train_std)
+        log("eval", result)
+        return result
+
+    def checkpoint(name="checkpoint.pt"):
+        replay.save(replay_dir)
+        rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+                         generator=rng.bit_generator.state)
+        save_checkpoint(os.path.join(run_dir, name), dict(
+            method=METHOD, args=asdict(args), world_model=wm.state_dict(), agent=agent.state_dict(),
+            wm_opt=wm_opt.state_dict(), agent_opt=agent_opt.state_dict(), return_scale=return_scale.range,
+            progress=progress, replay_rows=replay.rows, replay_dir=replay_dir, rng=rng_state,
+            runner=runner.state_dict() if progress["day_epoch"] < args.day_epochs else None))
+
+    # Day: S random seed episodes, then E_d epochs of world-model updates, acting, PPO (Algorithm 1).
+    if not progress["seed_done"]:
+        episodes = 0
+        while episodes < args.seed_episodes or replay.rows < args.seq_len:
+            if replay.rows + 1 > replay.capacity - args.day_epochs * steps_per_env:
+                break
+            row, finished = runner.step(np.random.randint(0, num_actions, args.num_envs))
+            row["logp"] = np.full(args.num_envs, -np.log(num_actions), np.float32)
+            replay.add({k: v[None] for k, v in row.items()})
+            for _, ret, length in finished:
+                on_episode(ret, length)
+            episodes += len(finished)
+            progress["global_step"] += args.num_envs
+        progress["seed_done"] = True
+        progress["day_end"] = run_eval()  # the untrained agent, at the start of the day
+    phase_start, first_epoch = time.time(), progress["day_epoch"]
+    while progress["day_epoch"] < args.day_epochs:
+        epoch_start = time.time()
+        for _ in range(args.wm_updates):
+            t0 = time.time()
+            metrics = train_world_model(wm, wm_opt, replay, args, rng, device)
+            progress["wm_update_seconds"] += time.time() - t0
+            progress["wm_updates"] += 1
+        if args.wm_updates:
+            log("world_model", metrics)
+        t0, old_rows = time.time(), replay.rows
+        rows, traj = play_day(wm, agent, runner, steps_per_env, device, on_episode)
+        progress["day_env_steps"] += args.day_steps
+        progress["global_step"] += args.day_steps
+        writer.add_scalar("charts/SPS", args.day_steps / (time.time() - t0), progress["global_step"])
+        agent_opt.param_groups[0]["lr"] = args.day_lr
+        log("losses", ppo_update(agent, agent_opt, ppo_batch(traj, args.gamma, args), args, return_scale))
+        replay.add(rows)
+        if old_rows >= args.seq_len and steps_per_env >= args.seq_len:  # rows the world model has not trained on
+            with torch.no_grad(), autocast(device):
+                heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
+                                                    low=old_rows), device)
+                log("world_model/heldout", wm.loss(heldout, args)[1])
+        progress["day_end"] = run_eval()
+        progress["day_epoch"] += 1
+        progress["day_seconds"] += time.time() - epoch_start
+        log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
+        show("day", progress["day_epoch"], args.day_epochs, phase_start, first_epoch,
+             f"step {progress['global_step']} | test {progress['day_end']['test_return']:.2f} "
+             f"train {progress['day_end']['train_return']:.2f}")
+        if args.save_checkpoint:
+            checkpoint()
+    if args.save_checkpoint and day_state is None and not os.path.exists(os.path.join(run_dir, "day.pt")):
+        checkpoint()
+        shutil.copyfile(os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "day.pt"))
+    runner.envs.close()
+
+    # Night: E_n epochs of PPO on dreams from the frozen world model.
+    wm.requires_grad_(False)
+    agent_opt.param_groups[0]["lr"] = args.night_lr
+    phase_start, first_epoch = time.time(), progress["night_epoch"]
+    while progress["night_epoch"] < args.night_epochs:
+        epoch_start = time.time()
+        batch, traj, mask, examples, n_transformed = night_experience(wm, agent, replay, args, rng)
+        progress["night_transitions"] += mask.numel()
+        progress["global_step"] += mask.numel()
+        log("losses", ppo_update(agent, agent_opt, batch, args, return_scale))
+        log("dream", dict(reward_mean=masked_mean(traj["reward"], mask).item(),
+                          terminal_rate=masked_mean(1 - traj["cont"], mask).item(),
+                          valid_fraction=mask.mean().item(), transformed_fraction=n_transformed / mask.numel(),
+                          value_mean=masked_mean(traj["value"], mask).item()))
+        epoch = progress["night_epoch"] + 1
+        if epoch % args.image_every == 0 or epoch in (1, args.night_epochs):
+            with torch.no_grad():
+                writer.add_image("dream/trajectories", image_grid(wm.decode(traj["feat"][:, :4]).transpose(0, 1)),
+                                 progress["global_step"], dataformats="HWC")
+                if examples:
+                    pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
+                    writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
+                                     progress["global_step"], dataformats="HWC")
+        progress["night_end"] = run_eval()
+        progress["night_epoch"] = epoch
+        progress["night_seconds"] += time.time() - epoch_start
+        log("perf", dict(epoch_seconds=time.time() - epoch_start,
+                         transitions_per_s=mask.numel() / (time.time() - epoch_start)))
+        show("night", epoch, args.night_epochs, phase_start, first_epoch,
+             f"step {progress['global_step']} | test {progress['night_end']['test_return']:.2f} "
+             f"train {progress['night_end']['train_return']:.2f}")
+        if args.save_checkpoint:
+            checkpoint()
+
+    day_end, night_end = progress["day_end"] or {}, progress["night_end"] or {}
+    summary = dict(
+        method=METHOD, exp_name=args.exp_name, env_id=args.env_id, seed=args.seed, run_name=run_name,
+        day_epochs=progress["day_epoch"], night_epochs=progress["night_epoch"], global_step=progress["global_step"],
+        replay_frames=replay.rows * args.num_envs,
+        day_end_test_return=day_end.get("test_return"), day_end_train_return=day_end.get("train_return"),
+        night_end_test_return=night_end.get("test_return"), night_end_train_return=night_end.get("train_return"),
+        day_seconds=progress["day_seconds"], night_seconds=progress["night_seconds"],
+        day_env_steps_per_s=progress["day_env_steps"] / max(progress["day_seconds"], 1e-9),
+        night_transitions_per_s=progress["night_transitions"] / max(progress["night_seconds"], 1e-9),
+        wm_update_ms=1000 * progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=str(device))
+    with open(os.path.join(run_dir, "summary.json.tmp"), "w") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(os.path.join(run_dir, "summary.json.tmp"), os.path.join(run_dir, "summary.json"))
+    writer.close()
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
