@@ -3,18 +3,14 @@ import numpy as np
 import torch
 
 from conftest import load_script, tiny_args
+from test_ppo import random_batch
 from test_replay import rows
 
 mod = load_script("offline_ppo.py")
 
 
 def test_geppo_equals_ppo_when_the_behaviour_policy_is_the_current_one():
-    torch.manual_seed(0)
-    args = tiny_args(mod)
-    agent = mod.Agent(20, 15, args)
-    feat, action, adv, target = torch.randn(64, 20), torch.randint(0, 15, (64,)), torch.randn(64), torch.randn(64)
-    with torch.no_grad():
-        logp = agent.policy(feat).log_prob(action)
+    args, agent, feat, action, logp, adv, target = random_batch(mod, 64)
     geppo, _ = mod.ppo_loss(agent, feat, action, logp, logp, adv, target, torch.ones(64), args)
     ratio = torch.ones(64)  # pi / pi_old at the start of an update
     l_clip = torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)
@@ -24,13 +20,8 @@ def test_geppo_equals_ppo_when_the_behaviour_policy_is_the_current_one():
 
 
 def test_geppo_clips_around_the_current_ratio():
-    torch.manual_seed(0)
-    args = tiny_args(mod)
-    agent = mod.Agent(20, 15, args)
-    feat, action = torch.randn(64, 20), torch.randint(0, 15, (64,))
+    args, agent, feat, action, logp, _, _ = random_batch(mod, 64)
     adv = torch.ones(64)
-    with torch.no_grad():
-        logp = agent.policy(feat).log_prob(action)
     logp_b = logp - 1.0  # behaviour policy less likely: pi / mu = e
     loss, stats = mod.ppo_loss(agent, feat, action, logp_b, logp, adv, torch.zeros(64), torch.ones(64), args)
     _, ppo_stats = mod.ppo_loss(agent, feat, action, logp, logp, adv, torch.zeros(64), torch.ones(64), args)

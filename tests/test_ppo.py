@@ -33,13 +33,19 @@ def test_loss_matches_plain_ppo(mod):
     assert 0 < stats[4] < 1  # some ratios were clipped, some not
 
 
-def test_masked_transitions_do_not_count(mod):
+def random_batch(module, n):
+    """A small agent and n random on-policy transitions: args, agent, feat, action, logp, advantage, target."""
     torch.manual_seed(0)
-    args = tiny_args(mod)
-    agent = mod.Agent(20, 15, args)
-    feat, action, adv, target = torch.randn(10, 20), torch.randint(0, 15, (10,)), torch.randn(10), torch.randn(10)
+    args = tiny_args(module)
+    agent = module.Agent(20, 15, args)
+    feat, action, adv, target = torch.randn(n, 20), torch.randint(0, 15, (n,)), torch.randn(n), torch.randn(n)
     with torch.no_grad():
         logp = agent.policy(feat).log_prob(action)
+    return args, agent, feat, action, logp, adv, target
+
+
+def test_masked_transitions_do_not_count(mod):
+    args, agent, feat, action, logp, adv, target = random_batch(mod, 10)
     mask = torch.tensor([1.0] * 6 + [0.0] * 4)
     masked, _ = mod.ppo_loss(agent, feat, action, logp, logp, adv, target, mask, args)
     first, _ = mod.ppo_loss(agent, feat[:6], action[:6], logp[:6], logp[:6], adv[:6], target[:6], torch.ones(6), args)

@@ -1,0 +1,135 @@
+"""Time this project's own code at the paper's model size on the current device; print a table, write JSON.
+
+    python tools/speed_benchmark.py                 # everything, about 10 minutes on 2 CPU cores
+    python tools/speed_benchmark.py --quick         # fewer repeats and no 1M-frame replay, for a smoke check
+
+What it times, each after a warm-up: one world-model update at 16 x 25 and 100 x 25 frames; one PPO
+update over 5,000 latent transitions; one night's dreams (312 starts x 16 steps, with the actor) for
+the baseline and for each transformation; acting in ProcGen with the world model's encoding (env
+steps/s); one evaluation (5 envs x 5 episodes, coinrun); and resident memory with the replay filled
+to 1M synthetic frames, then after world-model updates at 100 x 25 that sample from it.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def timed(fn, repeats, warmup=1):
+    """Median seconds of `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fill(replay, frames, rng):
+    """Synthetic rows in chunks of 1,000: random frames (one chunk, written again and again), 10% rewarded."""
+    e = replay.data["obs"].shape[1]
+    chunk = rng.integers(0, 256, (1000, e, 64, 64, 3), np.uint8)
+    while replay.rows * e < frames:
+        n = min(1000, frames // e - replay.rows)
+        replay.add(dict(obs=chunk[:n], is_first=rng.random((n, e)) < 0.005, action=rng.integers(0, 15, (n, e)),
+                        reward=(rng.random((n, e)) < 0.1).astype(np.float32), terminal=rng.random((n, e)) < 0.005,
+                        logp=np.full((n, e), -2.7, np.float32)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and a 50k-frame replay")
+    parser.add_argument("--out", default="speed.json", help="where to write the results as JSON")
+    parser.add_argument("--no-cuda", action="store_true", help="time the CPU even when CUDA is there")
+    cli = parser.parse_args()
+    repeats = 1 if cli.quick else 3
+    device = torch.device("cuda" if torch.cuda.is_available() and not cli.no_cuda else "cpu")
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    modules = {name: load(name) for name in ("dreamer_baseline", "dream_ppo_rnd", "dream_ppo_deepdream",
+                                             "dream_ppo_value", "dream_ppo_full")}
+    m = modules["dream_ppo_value"]
+    args = m.Args(env_id="coinrun")
+    results = dict(device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
+                   torch=torch.__version__, threads=torch.get_num_threads())
+    rows = []
+
+    def report(name, value, unit):
+        results[name] = value
+        rows.append((name, value, unit))
+        print(f"{name:<44} {value:>12.2f} {unit}", flush=True)
+
+    frames = 50_000 if cli.quick else 1_000_000
+    base_rss = rss_mb()
+    replay = m.Replay(frames // args.num_envs + 1, args.num_envs)
+    fill(replay, frames, rng)
+    report(f"replay of {frames:,} frames, resident", (rss_mb() - base_rss) / 1024, "GB")
+
+    wm = m.WorldModel(args, 15).to(device)
+    agent = m.Agent(wm.feat_dim, 15, args).to(device)
+    wm_opt = torch.optim.Adam(wm.parameters(), lr=args.wm_lr, eps=1e-8)
+    for batch in (16, 100):
+        args.wm_batch_size = batch
+        seconds = timed(lambda: m.train_world_model(wm, wm_opt, replay, args, rng, device), repeats)
+        report(f"world-model update, {batch} x 25 frames", seconds, "s")
+    report("peak resident memory after updates", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "GB")
+
+    feat = torch.randn(5000, wm.feat_dim, device=device)
+    batch = dict(feat=feat, action=torch.randint(0, 15, (5000,), device=device), logp=torch.full((5000,), -2.7,
+                 device=device), advantage=torch.randn(5000, device=device), target=torch.randn(5000, device=device),
+                 mask=torch.ones(5000, device=device))
+    agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
+    report("PPO update, 5,000 transitions x 4 iterations",
+           timed(lambda: m.ppo_update(agent, agent_opt, batch, args, m.ReturnScale(0.99)), repeats), "s")
+
+    wm.requires_grad_(False)
+    torch.nn.init.normal_(agent.critic[-1].weight, std=0.01)  # value diversification needs a non-zero critic
+    night = {}
+    for name, module in modules.items():
+        transitions = args.dream_batch_size * args.night_updates * args.horizon
+        seconds = timed(lambda: module.night_experience(wm, agent, replay, module.Args(env_id="coinrun"), rng),
+                        repeats)
+        night[name] = seconds
+        report(f"dreams 312 x 16, {module.METHOD}", transitions / seconds, "transitions/s")
+    for name in ("dream_ppo_deepdream", "dream_ppo_value"):
+        report(f"{modules[name].METHOD} night time / Dreamer's", night[name] / night["dreamer_baseline"], "x")
+
+    runner = m.Runner(args, args.num_levels, 1)
+    steps = 200 if cli.quick else 1000
+    seconds = timed(lambda: m.play_day(wm, agent, runner, steps, device, lambda *a: None), 1)
+    report("acting in ProcGen with encoding", steps * args.num_envs / seconds, "env steps/s")
+    eval_args = m.Args(env_id="coinrun", eval_repeats=1 if cli.quick else 5)
+    report("one evaluation, coinrun, 5 envs x eval-repeats",
+           timed(lambda: m.evaluate(wm, agent, eval_args, 0, 1, device), 1, warmup=0), "s")
+
+    with open(cli.out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {cli.out}")
+
+
+if __name__ == "__main__":
+    main()
