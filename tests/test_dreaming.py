@@ -60,15 +60,10 @@ def test_the_dream_goes_on_from_the_transformed_state(mod):
 
 def test_steps_after_a_dreamed_terminal_are_masked(mod, monkeypatch):
     args, wm, agent = models(mod, horizon=6)
-    calls = []
-
-    def heads(feat):  # the dream ends after step 2 for the first half of the batch
-        step = len(calls)
-        calls.append(step)
-        cont = torch.ones(len(feat))
-        if step == 2:
-            cont[: len(feat) // 2] = -1
-        return torch.zeros(len(feat)), cont
+    def heads(feat):  # (H, B, F): the dream ends after step 2 for the first half of the batch
+        cont = torch.ones(feat.shape[:-1])
+        cont[2, : feat.shape[1] // 2] = -1
+        return torch.zeros(feat.shape[:-1]), cont
 
     monkeypatch.setattr(wm, "heads", heads)
     h, z = mod.random_starts(wm, 10)

@@ -3,11 +3,13 @@
     python tools/speed_benchmark.py                 # everything, about 10 minutes on 2 CPU cores
     python tools/speed_benchmark.py --quick         # fewer repeats and no 1M-frame replay, for a smoke check
 
-What it times, each after a warm-up: one world-model update at 16 x 25 and 100 x 25 frames; one PPO
-update over 5,000 latent transitions; one night's dreams (312 starts x 16 steps, with the actor) for
-the baseline and for each transformation; acting in ProcGen with the world model's encoding (env
-steps/s); one evaluation (5 envs x 5 episodes, coinrun); and resident memory with the replay filled
-to 1M synthetic frames, then after world-model updates at 100 x 25 that sample from it.
+What it times, each the median of 3 calls after a warm-up (the paper's model size, replay of 50k
+frames): one world-model update at 16 x 25 and 100 x 25 frames; one PPO update over 5,000 latent
+transitions; one night's dreams (312 starts x 16 steps, with the actor) for the baseline and each
+transformation; acting in ProcGen with the world model's encoding (env steps/s); one evaluation
+(coinrun, 5 envs x 5 episodes, both phases use two per epoch). Then it fills the replay to 1M
+synthetic frames, reports its resident size, times a 100 x 25 update drawing from it, and reports
+the peak resident memory of the whole process.
 """
 import argparse
 import importlib.util
@@ -65,6 +67,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repeats and a 50k-frame replay")
     parser.add_argument("--out", default="speed.json", help="where to write the results as JSON")
     parser.add_argument("--no-cuda", action="store_true", help="time the CPU even when CUDA is there")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="autocast as the scripts' --bf16 flag: auto = bf16 on CUDA and on CPUs with native bf16")
     cli = parser.parse_args()
     repeats = 1 if cli.quick else 3
     device = torch.device("cuda" if torch.cuda.is_available() and not cli.no_cuda else "cpu")
@@ -73,9 +77,14 @@ def main():
     modules = {name: load(name) for name in ("dreamer_baseline", "dream_ppo_rnd", "dream_ppo_deepdream",
                                              "dream_ppo_value", "dream_ppo_full")}
     m = modules["dream_ppo_value"]
+    bf16 = {"auto": None, "bf16": True, "fp32": False}[cli.precision]
+    for module in modules.values():
+        if hasattr(module, "BF16"):
+            module.BF16.update(cuda=bf16 is not False, cpu=module.native_bf16() if bf16 is None else bf16)
     args = m.Args(env_id="coinrun")
     results = dict(device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
-                   torch=torch.__version__, threads=torch.get_num_threads())
+                   torch=torch.__version__, threads=torch.get_num_threads(),
+                   bf16=getattr(m, "BF16", {"cpu": False, "cuda": True})[device.type])
     rows = []
 
     def report(name, value, unit):
@@ -83,20 +92,18 @@ def main():
         rows.append((name, value, unit))
         print(f"{name:<44} {value:>12.2f} {unit}", flush=True)
 
-    frames = 50_000 if cli.quick else 1_000_000
-    base_rss = rss_mb()
-    replay = m.Replay(frames // args.num_envs + 1, args.num_envs)
-    fill(replay, frames, rng)
-    report(f"replay of {frames:,} frames, resident", (rss_mb() - base_rss) / 1024, "GB")
-
+    replay = m.Replay(1_000_000 // args.num_envs + 1, args.num_envs)
+    fill(replay, 50_000, rng)
     wm = m.WorldModel(args, 15).to(device)
     agent = m.Agent(wm.feat_dim, 15, args).to(device)
     wm_opt = torch.optim.Adam(wm.parameters(), lr=args.wm_lr, eps=1e-8)
-    for batch in (16, 100):
+
+    def wm_update(batch):
         args.wm_batch_size = batch
-        seconds = timed(lambda: m.train_world_model(wm, wm_opt, replay, args, rng, device), repeats)
-        report(f"world-model update, {batch} x 25 frames", seconds, "s")
-    report("peak resident memory after updates", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "GB")
+        return timed(lambda: m.train_world_model(wm, wm_opt, replay, args, rng, device), repeats)
+
+    for batch in (16, 100):
+        report(f"world-model update, {batch} x 25 frames", wm_update(batch), "s")
 
     feat = torch.randn(5000, wm.feat_dim, device=device)
     batch = dict(feat=feat, action=torch.randint(0, 15, (5000,), device=device), logp=torch.full((5000,), -2.7,
@@ -115,8 +122,11 @@ def main():
                         repeats)
         night[name] = seconds
         report(f"dreams 312 x 16, {module.METHOD}", transitions / seconds, "transitions/s")
+    ppo = results["PPO update, 5,000 transitions x 4 iterations"]
     for name in ("dream_ppo_deepdream", "dream_ppo_value"):
-        report(f"{modules[name].METHOD} night time / Dreamer's", night[name] / night["dreamer_baseline"], "x")
+        report(f"{modules[name].METHOD} / Dreamer, dreams", night[name] / night["dreamer_baseline"], "x")
+        report(f"{modules[name].METHOD} / Dreamer, dreams + PPO", (night[name] + ppo) / (night["dreamer_baseline"] + ppo),
+               "x")
 
     runner = m.Runner(args, args.num_levels, 1)
     steps = 200 if cli.quick else 1000
@@ -125,6 +135,14 @@ def main():
     eval_args = m.Args(env_id="coinrun", eval_repeats=1 if cli.quick else 5)
     report("one evaluation, coinrun, 5 envs x eval-repeats",
            timed(lambda: m.evaluate(wm, agent, eval_args, 0, 1, device), 1, warmup=0), "s")
+
+    frames = 50_000 if cli.quick else 1_000_000
+    base_rss = rss_mb()
+    fill(replay, frames, rng)
+    report(f"replay filled to {frames:,} frames, resident", (rss_mb() - base_rss) / 1024 + 50_000 * 12288 / 2**30, "GB")
+    wm.requires_grad_(True)
+    report(f"world-model update, 100 x 25, {frames:,}-frame replay", wm_update(100), "s")
+    report("peak resident memory, whole benchmark", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "GB")
 
     with open(cli.out, "w") as f:
         json.dump(results, f, indent=2)
