@@ -6,6 +6,7 @@ frozen and the agent trains on dreams that start from random latent states (Eq. 
 state is, with probability 1/H, pushed by gradient ascent towards a state whose decoded image most
 excites the encoder's last convolutional layer (DeepDream, Eq. 4), and the dream goes on from there.
 """
+import contextlib
 import json
 import os
 import random
@@ -599,7 +600,8 @@ def act(wm, agent, runner, device, greedy=False):
     """Encode the runner's frames into s_t = (h_t, z_t ~ q(h_t, o_t)) and sample a_t ~ pi(s_t)."""
     obs = torch.as_tensor(runner.obs, device=device).permute(0, 3, 1, 2)
     first = torch.as_tensor(runner.is_first, device=device)[:, None]
-    with autocast(device):
+    # float32 on the CPU: for 5 frames a call, casting every weight to bf16 costs more than it saves
+    with autocast(device) if device.type == "cuda" else contextlib.nullcontext():
         h_start = wm.initial_h(len(obs))
         h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
         z = sample_one_hot(wm.posterior(h, wm.encode(obs)))
@@ -866,7 +868,8 @@ def main(args):
     agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
     return_scale = ReturnScale(args.return_decay)
     steps_per_env = args.day_steps // args.num_envs
-    replay = Replay(args.day_epochs * steps_per_env + 4096, args.num_envs)  # 4096: room for the seed episodes
+    loaded_rows = (resume_state or day_state or {}).get("replay_rows", 0)  # a night may read a longer day
+    replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
     runner = Runner(args, args.num_levels, args.seed)
     progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
                     night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
@@ -884,6 +887,8 @@ def main(args):
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         rng.bit_generator.state = state["rng"]["generator"]
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         if resume_state is not None and state["runner"] is not None:
             runner.load_state_dict(state["runner"], device)
     if day_state is not None:
@@ -919,7 +924,8 @@ def main(args):
     def checkpoint(name="checkpoint.pt"):
         replay.save(replay_dir)
         rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                         generator=rng.bit_generator.state)
+                         generator=rng.bit_generator.state,
+                         cuda=torch.cuda.get_rng_state_all() if device.type == "cuda" else None)
         save_checkpoint(os.path.join(run_dir, name), dict(
             method=METHOD, args=asdict(args), world_model=wm.state_dict(), agent=agent.state_dict(),
             wm_opt=wm_opt.state_dict(), agent_opt=agent_opt.state_dict(), return_scale=return_scale.range,
@@ -1028,6 +1034,8 @@ def main(args):
         json.dump(summary, f, indent=2)
     os.replace(os.path.join(run_dir, "summary.json.tmp"), os.path.join(run_dir, "summary.json"))
     writer.close()
+    if args.track:
+        wandb.finish()
     print(json.dumps(summary, indent=2))
 
 

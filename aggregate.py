@@ -1,0 +1,165 @@
+"""Turn a benchmark's runs into the paper's figures and a results table.
+
+    python aggregate.py runs/benchmark --out docs/benchmark
+
+Reads every run's summary.json and TensorBoard events (eval/test_return, eval/train_return). A night
+run started from a day checkpoint continues that (game, seed) day's curve. Writes results.csv (method,
+game, seed, phase, global_step, test and train return), fig3.png (Dreamer from random vs real starts),
+fig4.png (the three dreamers and both baselines), fig5.png (the three dreamers and FullDreamer), each
+the test return's mean and 95% confidence interval across seeds with a line where the night begins,
+and results.md: test and train return at the end of the day and of the night, and the night's gain.
+"""
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+from collections import defaultdict
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+LABELS = {"dream_ppo_rnd": "RndDreamer", "dream_ppo_deepdream": "DeepDreamer", "dream_ppo_value": "ValDreamer",
+          "dream_ppo_full": "FullDreamer", "dreamer_baseline": "Dreamer", "dreamer_real": "Dreamer (real starts)",
+          "offline_ppo": "Offline"}
+FIGURES = {"fig3": ["Dreamer", "Dreamer (real starts)"],
+           "fig4": ["RndDreamer", "DeepDreamer", "ValDreamer", "Dreamer", "Offline"],
+           "fig5": ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"]}
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
+
+
+def mean_ci(values):
+    """Mean and half-width of the 95% confidence interval (Student's t) of a list of numbers."""
+    values = np.asarray(values, float)
+    if len(values) < 2:
+        return float(values.mean()), float("nan")
+    return float(values.mean()), T_975.get(len(values) - 1, 1.96) * float(values.std(ddof=1)) / math.sqrt(len(values))
+
+
+def eval_curve(run_dir):
+    """[(global_step, test_return, train_return)] of one run."""
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    if "eval/test_return" not in events.Tags()["scalars"]:
+        return []
+    train = {e.step: e.value for e in events.Scalars("eval/train_return")}
+    return [(e.step, e.value, train.get(e.step, float("nan"))) for e in events.Scalars("eval/test_return")]
+
+
+def load_runs(log_dir):
+    """{(method, game, seed): [(phase, step, test, train)]}, each night prefixed by its day."""
+    days, nights = {}, []
+    for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
+        with open(path) as f:
+            summary = json.load(f)
+        run_dir = os.path.dirname(path)
+        key = (summary["env_id"], summary["seed"])
+        if summary.get("exp_name") == "day":
+            days[key] = eval_curve(run_dir)
+        else:
+            label = LABELS.get(summary.get("exp_name"), summary["method"])
+            nights.append((label, key, eval_curve(run_dir)))
+    runs = {}
+    for label, (game, seed), night in nights:
+        day = days.get((game, seed), [])
+        day_end = day[-1][0] if day else (night[0][0] if night else 0)
+        points = [("day", *p) for p in day] + [("night" if p[0] > day_end else "day", *p) for p in night]
+        runs[(label, game, seed)] = points
+    return runs
+
+
+def write_csv(runs, path):
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["method", "game", "seed", "phase", "global_step", "test_return", "train_return"])
+        for (label, game, seed), points in sorted(runs.items()):
+            for phase, step, test, train in points:
+                out.writerow([label, game, seed, phase, step, f"{test:.4g}", f"{train:.4g}"])
+
+
+def write_table(runs, path):
+    """Markdown: day end, night end and night gain (mean +/- 95% CI across seeds) per method and game."""
+    groups = defaultdict(list)
+    for (label, game, seed), points in runs.items():
+        day = [p for p in points if p[0] == "day"]
+        night = [p for p in points if p[0] == "night"]
+        if day and night:
+            groups[(label, game)].append((day[-1][2], day[-1][3], night[-1][2], night[-1][3]))
+    fmt = lambda values: "{:.2f} +/- {:.2f}".format(*mean_ci(values))
+    lines = ["| method | game | seeds | day end, test | day end, train | night end, test | night end, train "
+             "| night gain, test | night gain, train |", "|---|---|---|---|---|---|---|---|---|"]
+    for (label, game), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        rows = np.array(rows)
+        lines.append(f"| {label} | {game} | {len(rows)} | {fmt(rows[:, 0])} | {fmt(rows[:, 1])} | {fmt(rows[:, 2])} "
+                     f"| {fmt(rows[:, 3])} | {fmt(rows[:, 2] - rows[:, 0])} | {fmt(rows[:, 3] - rows[:, 1])} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return lines
+
+
+def draw_figure(runs, methods, path, width=360, height=240):
+    """One panel per game: mean test return across seeds, shaded 95% CI, a vertical line at the day's end."""
+    games = sorted({game for (_, game, _) in runs})
+    image = Image.new("RGB", (width * len(games), height + 20 * len(methods) + 10), "white")
+    draw = ImageDraw.Draw(image)
+    for g, game in enumerate(games):
+        x0, curves = g * width, {}
+        for label in methods:
+            seeds = [points for (lab, gm, _), points in runs.items() if lab == label and gm == game]
+            if seeds:
+                n = min(len(p) for p in seeds)
+                steps = np.array([p[1] for p in seeds[0][:n]])
+                stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n)]
+                day_end = max(p[1] for p in seeds[0] if p[0] == "day")
+                curves[label] = (steps, np.array(stats), day_end)
+        if not curves:
+            continue
+        xs = np.concatenate([c[0] for c in curves.values()])
+        ys = np.concatenate([np.nan_to_num(c[1][:, 0:1] + np.array([[-1, 1]]) * np.nan_to_num(c[1][:, 1:2]))
+                             for c in curves.values()]).ravel()
+        lo, hi = min(ys.min(), 0), max(ys.max(), 1e-6)
+        sx = lambda v: x0 + 40 + (v - xs.min()) / max(xs.max() - xs.min(), 1) * (width - 55)
+        sy = lambda v: 25 + (hi - v) / (hi - lo) * (height - 55)
+        draw.rectangle([x0 + 40, 25, x0 + width - 15, height - 30], outline="black")
+        draw.text((x0 + 45, 5), game, fill="black")
+        draw.text((x0 + 2, 20), f"{hi:.1f}", fill="black")
+        draw.text((x0 + 2, height - 40), f"{lo:.1f}", fill="black")
+        draw.text((x0 + 40, height - 25), "0", fill="black")
+        draw.text((x0 + width - 70, height - 25), f"{xs.max():,.0f}", fill="black")
+        for c, (label, (steps, stats, day_end)) in enumerate(curves.items()):
+            colour = COLOURS[methods.index(label) % len(COLOURS)]
+            half = np.nan_to_num(stats[:, 1])
+            band = [(sx(s), sy(m + h)) for s, m, h in zip(steps, stats[:, 0], half)]
+            band += [(sx(s), sy(m - h)) for s, m, h in reversed(list(zip(steps, stats[:, 0], half)))]
+            if len(band) > 2:
+                draw.polygon(band, fill=tuple(int(255 - (255 - v) * 0.25) for v in colour))
+            draw.line([(sx(s), sy(m)) for s, m in zip(steps, stats[:, 0])], fill=colour, width=2)
+            draw.line([(sx(day_end), 25), (sx(day_end), height - 30)], fill="gray")
+    for c, label in enumerate(methods):
+        y = height + 5 + 20 * c
+        draw.rectangle([10, y + 4, 30, y + 10], fill=COLOURS[c % len(COLOURS)])
+        draw.text((38, y), label, fill="black")
+    image.save(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log_dir", help="the benchmark's --log-dir")
+    parser.add_argument("--out", default="docs/benchmark", help="folder for results.csv, results.md, fig*.png")
+    cli = parser.parse_args()
+    runs = load_runs(cli.log_dir)
+    if not runs:
+        raise SystemExit(f"error: no finished night runs (summary.json) under {cli.log_dir}; run benchmark.sh first")
+    os.makedirs(cli.out, exist_ok=True)
+    write_csv(runs, os.path.join(cli.out, "results.csv"))
+    print("\n".join(write_table(runs, os.path.join(cli.out, "results.md"))))
+    for name, methods in FIGURES.items():
+        draw_figure(runs, methods, os.path.join(cli.out, f"{name}.png"))
+    print(f"wrote {cli.out}/results.csv, results.md, " + ", ".join(f"{n}.png" for n in FIGURES))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs the paper's experiment: every method on every game and seed. Each (game, seed) day runs once
+# and saves a checkpoint; every method's night starts from it. Finished runs are skipped and killed
+# ones resumed, so the same command can simply be started again. Prints each command as it starts it.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bash benchmark.sh [options] [-- flags passed to every script]
+
+  --games "G ..."     ProcGen games (default: caveflyer chaser coinrun plunder)
+  --seeds "S ..."     seeds (default: 1 2 3 4 5)
+  --methods "M ..."   nights to run (default: all): rnd deepdream value full dreamer dreamer_real offline
+  --workers N         runs at a time (default: 1)
+  --log-dir DIR       where the runs go (default: runs/benchmark)
+  --dry-run           print the commands, run nothing
+  -h, --help          this text
+
+Flags after -- go to every script, e.g. the README's quick CPU configuration:
+  bash benchmark.sh --games "coinrun chaser" --seeds "1 2 3" -- --day-epochs 30 --night-epochs 30 \
+      --eval-repeats 2 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 --stoch 16 --classes 16
+EOF
+}
+
+games="caveflyer chaser coinrun plunder"
+seeds="1 2 3 4 5"
+methods="rnd deepdream value full dreamer dreamer_real offline"
+workers=1
+log_dir="runs/benchmark"
+dry_run=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --games) games="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
+    --methods) methods="$2"; shift 2 ;;
+    --workers) workers="$2"; shift 2 ;;
+    --log-dir) log_dir="$2"; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "error: unknown option $1; see bash benchmark.sh --help" >&2; exit 2 ;;
+  esac
+done
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "error: --workers must be a positive integer, got $workers" >&2; exit 2; }
+
+# method name -> script and the flags that make it that method
+declare -A script=([rnd]=dream_ppo_rnd.py [deepdream]=dream_ppo_deepdream.py [value]=dream_ppo_value.py
+                   [full]=dream_ppo_full.py [dreamer]=dreamer_baseline.py [dreamer_real]=dreamer_baseline.py
+                   [offline]=offline_ppo.py)
+declare -A flags=([dreamer_real]="--init-states real --exp-name dreamer_real")
+for m in $methods; do
+  [ -n "${script[$m]:-}" ] || { echo "error: unknown method $m; choose from: ${!script[*]}" >&2; exit 2; }
+done
+
+# run NAME CMD...: skip a finished run, resume a killed one, else start it
+run() {
+  local name="$1"; shift
+  local dir="$log_dir/$name"
+  if [ -f "$dir/summary.json" ]; then
+    echo "# done: $name"
+    return 0
+  fi
+  local cmd=(python)
+  if [ -f "$dir/checkpoint.pt" ]; then  # killed: resume it (its checkpoint already holds the day)
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --load-day-checkpoint ]; then shift 2; else cmd+=("$1"); shift; fi
+    done
+    cmd+=(--resume)
+  else
+    cmd+=("$@")
+  fi
+  cmd+=(--log-dir "$log_dir" --run-name "$name" --save-checkpoint "${extra[@]}")
+  echo "${cmd[*]}"
+  [ "$dry_run" = 1 ] && return 0
+  mkdir -p "$log_dir"
+  "${cmd[@]}" > "$log_dir/$name.log" 2>&1 || { echo "# failed: $name (see $log_dir/$name.log)" >&2; return 1; }
+}
+
+# launch CMD...: at most $workers at a time; a failed run fails the benchmark at the end, not at once
+failed=0
+launch() {
+  if [ "$workers" = 1 ] || [ "$dry_run" = 1 ]; then
+    "$@" || failed=1
+    return 0
+  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$workers" ]; do
+    wait -n || failed=1
+  done
+  "$@" &
+}
+drain() {
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+    wait -n || failed=1
+  done
+}
+
+# 1. one day per (game, seed), shared by every method: the day is the same code in every script
+for g in $games; do
+  for s in $seeds; do
+    launch run "${g}__day__${s}" dream_ppo_value.py --env-id "$g" --seed "$s" --exp-name day --night-epochs 0
+  done
+done
+drain
+
+# 2. every method's night from that day
+for g in $games; do
+  for s in $seeds; do
+    day="$log_dir/${g}__day__${s}/day.pt"
+    for m in $methods; do
+      # shellcheck disable=SC2086
+      launch run "${g}__${m}__${s}" "${script[$m]}" --env-id "$g" --seed "$s" --load-day-checkpoint "$day" ${flags[$m]:-}
+    done
+  done
+done
+drain
+exit "$failed"
