@@ -124,20 +124,34 @@ def draw_figure(runs, methods, path, width=360, height=240):
         sx = lambda v: x0 + 40 + (v - xs.min()) / max(xs.max() - xs.min(), 1) * (width - 55)
         sy = lambda v: 25 + (hi - v) / (hi - lo) * (height - 55)
         draw.rectangle([x0 + 40, 25, x0 + width - 15, height - 30], outline="black")
-        draw.text((x0 + 45, 5), game, fill="black")
+        draw.text((x0 + 45, 5), f"{game}: test return", fill="black")
         draw.text((x0 + 2, 20), f"{hi:.1f}", fill="black")
         draw.text((x0 + 2, height - 40), f"{lo:.1f}", fill="black")
         draw.text((x0 + 40, height - 25), "0", fill="black")
         draw.text((x0 + width - 70, height - 25), f"{xs.max():,.0f}", fill="black")
-        for c, (label, (steps, stats, day_end)) in enumerate(curves.items()):
-            colour = COLOURS[methods.index(label) % len(COLOURS)]
+        draw.text((x0 + width // 2 - 30, height - 25), "global step", fill="black")
+
+        def band_and_line(steps, stats, colour):
             half = np.nan_to_num(stats[:, 1])
-            band = [(sx(s), sy(m + h)) for s, m, h in zip(steps, stats[:, 0], half)]
-            band += [(sx(s), sy(m - h)) for s, m, h in reversed(list(zip(steps, stats[:, 0], half)))]
+            upper = [(sx(s), sy(m + h)) for s, m, h in zip(steps, stats[:, 0], half)]
+            lower = [(sx(s), sy(m - h)) for s, m, h in zip(steps, stats[:, 0], half)]
+            pale = tuple(int(255 - (255 - v) * 0.25) for v in colour)
+            line = [(sx(s), sy(m)) for s, m in zip(steps, stats[:, 0])]
+            return (upper + lower[::-1], pale), (line, colour)
+
+        parts = []  # the day is common to all methods: drawn once, in gray; then each method's night
+        steps, stats, day_end = next(iter(curves.values()))
+        parts.append(band_and_line(steps[steps <= day_end], stats[steps <= day_end], (90, 90, 90)))
+        for label, (steps, stats, day_end) in curves.items():
+            night = steps >= day_end  # from the day's last point on
+            parts.append(band_and_line(steps[night], stats[night], COLOURS[methods.index(label) % len(COLOURS)]))
+        for (band, pale), _ in parts:
             if len(band) > 2:
-                draw.polygon(band, fill=tuple(int(255 - (255 - v) * 0.25) for v in colour))
-            draw.line([(sx(s), sy(m)) for s, m in zip(steps, stats[:, 0])], fill=colour, width=2)
-            draw.line([(sx(day_end), 25), (sx(day_end), height - 30)], fill="gray")
+                draw.polygon(band, fill=pale)
+        draw.line([(sx(day_end), 25), (sx(day_end), height - 30)], fill="gray")
+        for _, (line, colour) in parts:
+            if len(line) > 1:
+                draw.line(line, fill=colour, width=2)
     for c, label in enumerate(methods):
         y = height + 5 + 20 * c
         draw.rectangle([10, y + 4, 30, y + 10], fill=COLOURS[c % len(COLOURS)])
