@@ -4,7 +4,6 @@ Unit tests of the shared code run on the template, dream_ppo_value.py: test_shar
 other script holds the same code to the letter. Each method's own section has its own test file, and
 the scripts' runs (smoke, resume, bad input) are tested for every script.
 """
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,24 +12,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from shared_code import SCRIPTS as METHOD_SCRIPTS  # noqa: E402
+from shared_code import SCRIPTS as METHOD_SCRIPTS, load_script  # noqa: E402,F401
 
 # A run small enough for a 2-core CPU: every part of day and night runs, at toy size.
 TINY = ["--env-id", "chaser", "--num-envs", "2", "--seed-episodes", "1", "--day-epochs", "2", "--day-steps", "100",
         "--wm-updates", "2", "--wm-batch-size", "4", "--seq-len", "8", "--night-epochs", "2", "--night-updates", "2",
         "--dream-batch-size", "4", "--horizon", "4", "--deter", "32", "--stoch", "4", "--classes", "4",
         "--units", "32", "--cnn-depth", "4", "--eval-repeats", "1", "--image-every", "1", "--no-cuda"]
-
-
-def load_script(name):
-    """Import a script by file name (importing runs nothing)."""
-    stem = name[:-3] if name.endswith(".py") else name
-    if stem not in sys.modules:
-        spec = importlib.util.spec_from_file_location(stem, os.path.join(ROOT, stem + ".py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[stem] = module
-        spec.loader.exec_module(module)
-    return sys.modules[stem]
 
 
 def run_script(script, *flags, timeout=600):

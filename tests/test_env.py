@@ -7,7 +7,8 @@ from conftest import tiny_args
 
 class FakeEnvs:
     def __init__(self, reward, done, complete):
-        self.reward, self.done, self.info = np.array(reward), np.array(done), [{"prev_level_complete": c} for c in complete]
+        self.reward, self.done = np.array(reward), np.array(done)
+        self.info = [{"prev_level_complete": c} for c in complete]
 
     def step(self, action):
         return {"rgb": np.zeros((len(self.done), 64, 64, 3), np.uint8)}, self.reward, self.done, self.info

@@ -1,7 +1,8 @@
 """The fast path (bf16 autocast, channels_last) against a plain float32 evaluation of the same batch.
 
 Tolerances: world-model loss terms within 2% (the KL terms, near the 1-nat free bits, within 0.05 nats),
-gradients with cosine similarity above 0.95 (bf16 keeps 8 bits of mantissa), values and policies within 0.02 in probability.
+gradients with cosine similarity above 0.95 (bf16 keeps 8 bits of mantissa), values and policies
+within 0.02.
 """
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Each script as a user runs it: a tiny day and night, a killed run resumed, a night from a day checkpoint, bad input."""
+"""Each script as a user runs it: a tiny day and night, a killed run resumed, a night from a day checkpoint,
+bad input."""
 import glob
 import hashlib
 import json

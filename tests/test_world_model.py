@@ -76,7 +76,8 @@ def test_decoder_and_encoder_shapes(mod):
     assert wm.encode(torch.zeros(2, 5, 3, 64, 64, dtype=torch.uint8)).shape == (2, 5, 8 * args.cnn_depth * 16)
     assert wm.decode(torch.zeros(2, 5, wm.feat_dim)).shape == (2, 5, 3, 64, 64)
     full = mod.WorldModel(mod.Args(), 15)
-    assert full.feat_dim == 512 + 32 * 32 and full.encode(torch.zeros(1, 3, 64, 64, dtype=torch.uint8)).shape == (1, 4096)
+    assert full.feat_dim == 512 + 32 * 32
+    assert full.encode(torch.zeros(1, 3, 64, 64, dtype=torch.uint8)).shape == (1, 4096)
     assert [m.out_channels for m in full.encoder if isinstance(m, torch.nn.Conv2d)] == [32, 64, 128, 256]
     assert [m.out_channels for m in full.decoder if isinstance(m, torch.nn.ConvTranspose2d)] == [128, 64, 32, 3]
     assert (full.reward_head[-1].weight == 0).all() and full.bins[0] == -20 and full.bins[-1] == 20

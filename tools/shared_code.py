@@ -7,6 +7,7 @@ that is not in SHARED_MARKERS).
 
     python tools/shared_code.py dream_ppo_value.py   # copy its shared sections into the other scripts
 """
+import importlib.util
 import os
 import re
 import sys
@@ -18,10 +19,22 @@ SHARED_MARKERS = ("# --- math helpers", "# --- environment", "# --- replay", "# 
                   "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation, checkpoints")
 
 
+def load_script(name):
+    """Import a script by file name, once (importing runs nothing)."""
+    stem = name[:-3] if name.endswith(".py") else name
+    if stem not in sys.modules:
+        spec = importlib.util.spec_from_file_location(stem, os.path.join(ROOT, stem + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[stem] = module
+        spec.loader.exec_module(module)
+    return sys.modules[stem]
+
+
 def sections(text):
     """[(name, text, shared)] in file order; their texts joined give the file back."""
     cuts = [(0, "docstring", False), (text.index('"""\n', 3) + 4, "imports", True),
-            (text.index("@dataclass"), "Args", True), (text.index("    # this method's"), "Args: this method's fields", False)]
+            (text.index("@dataclass"), "Args", True),
+            (text.index("    # this method's"), "Args: this method's fields", False)]
     cuts += [(m.start(), m.group(), m.group() in SHARED_MARKERS) for m in re.finditer(r"^# --- .*$", text, re.M)]
     cuts.sort()
     ends = [start for start, _, _ in cuts[1:]] + [len(text)]
@@ -41,7 +54,8 @@ def drift(reference, text):
             mine, theirs = body.splitlines(), ref.pop(name).splitlines()
             line = next(i for i, (a, b) in enumerate(zip(mine + [""], theirs + [""])) if a != b)
             offset = text[: text.index(body)].count("\n") + line + 1
-            messages.append(f"section '{name}' differs at line {offset}: {mine[line] if line < len(mine) else '<end>'!r}")
+            shown = mine[line] if line < len(mine) else "<end>"
+            messages.append(f"section '{name}' differs at line {offset}: {shown!r}")
         else:
             ref.pop(name)
     messages += [f"section '{name}' is missing" for name in ref]

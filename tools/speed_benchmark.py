@@ -12,7 +12,6 @@ synthetic frames, reports its resident size, times a 100 x 25 update drawing fro
 the peak resident memory of the whole process.
 """
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -22,14 +21,8 @@ import time
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from shared_code import load_script
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rss_mb():
@@ -74,7 +67,7 @@ def main():
     device = torch.device("cuda" if torch.cuda.is_available() and not cli.no_cuda else "cpu")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    modules = {name: load(name) for name in ("dreamer_baseline", "dream_ppo_rnd", "dream_ppo_deepdream",
+    modules = {name: load_script(name) for name in ("dreamer_baseline", "dream_ppo_rnd", "dream_ppo_deepdream",
                                              "dream_ppo_value", "dream_ppo_full")}
     m = modules["dream_ppo_value"]
     bf16 = {"auto": None, "bf16": True, "fp32": False}[cli.precision]
@@ -125,8 +118,8 @@ def main():
     ppo = results["PPO update, 5,000 transitions x 4 iterations"]
     for name in ("dream_ppo_deepdream", "dream_ppo_value"):
         report(f"{modules[name].METHOD} / Dreamer, dreams", night[name] / night["dreamer_baseline"], "x")
-        report(f"{modules[name].METHOD} / Dreamer, dreams + PPO", (night[name] + ppo) / (night["dreamer_baseline"] + ppo),
-               "x")
+        ratio = (night[name] + ppo) / (night["dreamer_baseline"] + ppo)
+        report(f"{modules[name].METHOD} / Dreamer, dreams + PPO", ratio, "x")
 
     runner = m.Runner(args, args.num_levels, 1)
     steps = 200 if cli.quick else 1000

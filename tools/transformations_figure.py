@@ -7,7 +7,6 @@ sequences with the world model and applies random swing (Eq. 3), DeepDream (Eq. 
 diversification (Eq. 5) to their last posterior states, exactly as the scripts do at night.
 """
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -15,14 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from shared_code import load_script
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main():
@@ -32,7 +25,7 @@ def main():
     parser.add_argument("--examples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     cli = parser.parse_args()
-    full = load("dream_ppo_full")  # holds all three transformations and the shared code
+    full = load_script("dream_ppo_full")  # holds all three transformations and the shared code
     torch.manual_seed(cli.seed)
     rng = np.random.default_rng(cli.seed)
     path = os.path.join(cli.checkpoint, "day.pt") if os.path.isdir(cli.checkpoint) else cli.checkpoint
