@@ -61,7 +61,9 @@ run() {
     echo "# done: $name"
     return 0
   fi
-  local cmd=(python)
+  # the flags after -- come first, so that each run's own flags (a day's --night-epochs 0) win
+  local cmd=(python "$1" "${extra[@]}")
+  shift
   if [ -f "$dir/checkpoint.pt" ]; then  # killed: resume it (its checkpoint already holds the day)
     while [ $# -gt 0 ]; do
       if [ "$1" = --load-day-checkpoint ]; then shift 2; else cmd+=("$1"); shift; fi
@@ -70,7 +72,7 @@ run() {
   else
     cmd+=("$@")
   fi
-  cmd+=(--log-dir "$log_dir" --run-name "$name" --save-checkpoint "${extra[@]}")
+  cmd+=(--log-dir "$log_dir" --run-name "$name" --save-checkpoint)
   echo "${cmd[*]}"
   [ "$dry_run" = 1 ] && return 0
   mkdir -p "$log_dir"

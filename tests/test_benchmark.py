@@ -13,17 +13,20 @@ def dry_run(*options, log_dir):
 
 
 def test_days_run_once_then_every_night_reads_them(tmp_path):
-    lines = dry_run("--games", "coinrun chaser", "--seeds", "1 2", "--", "--day-epochs", "3", log_dir=tmp_path)
+    lines = dry_run("--games", "coinrun chaser", "--seeds", "1 2", "--", "--day-epochs", "3", "--night-epochs", "5",
+                    log_dir=tmp_path)
     days = [line for line in lines if "--exp-name day " in line]
     nights = [line for line in lines if "--load-day-checkpoint" in line]
     assert len(days) == 4 and len(nights) == 4 * 7 and len(lines) == 4 + 28
     assert lines[:4] == days  # every day before any night
+    assert all(day.index("--night-epochs 5") < day.index("--night-epochs 0") for day in days)  # the day's wins
     for game in ("coinrun", "chaser"):
         for seed in (1, 2):
             day = f"{tmp_path}/{game}__day__{seed}/day.pt"
             assert sum(f"--load-day-checkpoint {day} " in line for line in nights) == 7
             assert f"--run-name {game}__day__{seed} " in " ".join(days) + " "
-    assert all(line.endswith("--save-checkpoint --day-epochs 3") for line in lines)
+    assert all(line.split()[2:4] == ["--day-epochs", "3"] for line in lines)  # passed through, first
+    assert all(line.endswith("--save-checkpoint") for line in lines)
     scripts = sorted({line.split()[1] for line in nights})
     assert scripts == ["dream_ppo_deepdream.py", "dream_ppo_full.py", "dream_ppo_rnd.py", "dream_ppo_value.py",
                        "dreamer_baseline.py", "offline_ppo.py"]
