@@ -864,6 +864,7 @@ def main(args):
         sys.exit(f"error: {run_dir} holds an unfinished run; add --resume to continue it or pick another --run-name")
     resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args) if args.resume else None
     day_state = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint else None
+    state = resume_state or day_state
 
     random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -876,7 +877,7 @@ def main(args):
     agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
     return_scale = ReturnScale(args.return_decay)
     steps_per_env = args.day_steps // args.num_envs
-    loaded_rows = (resume_state or day_state or {}).get("replay_rows", 0)  # a night may read a longer day
+    loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
     replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
     runner = Runner(args, args.num_levels, args.seed)
     progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
@@ -884,7 +885,6 @@ def main(args):
                     night_transitions=0, day_end=None, night_end=None)
 
     replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
-    state = resume_state or day_state
     if state is not None:
         wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
         wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
