@@ -11,14 +11,15 @@ usage: bash benchmark.sh [options] [-- flags passed to every script]
   --games "G ..."     ProcGen games (default: caveflyer chaser coinrun plunder)
   --seeds "S ..."     seeds (default: 1 2 3 4 5)
   --methods "M ..."   nights to run (default: all): rnd deepdream value full dreamer dreamer_real offline
-  --workers N         runs at a time (default: 1)
+  --workers N         runs at a time (default: 1); each gets nproc/N threads unless OMP_NUM_THREADS is set
   --log-dir DIR       where the runs go (default: runs/benchmark)
   --dry-run           print the commands, run nothing
   -h, --help          this text
 
-Flags after -- go to every script, e.g. the README's quick CPU configuration:
-  bash benchmark.sh --games "coinrun chaser" --seeds "1 2 3" -- --day-epochs 30 --night-epochs 30 \
-      --eval-repeats 2 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 --stoch 16 --classes 16
+Flags after -- go to every script, e.g. the README's quick CPU configuration (the run in docs/benchmark):
+  bash benchmark.sh --games "coinrun chaser" --seeds "1 2 3" --workers 2 -- --day-epochs 30 --night-epochs 30 \
+      --night-eval-every 5 --eval-repeats 2 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 \
+      --stoch 16 --classes 16
 EOF
 }
 
@@ -96,6 +97,12 @@ drain() {
     wait -n || failed=1
   done
 }
+
+# with several workers, share the cores out instead of letting every run start a thread per core
+if [ "$workers" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+  cores="$(nproc)"
+  export OMP_NUM_THREADS=$(( cores / workers > 0 ? cores / workers : 1 ))
+fi
 
 # 1. one day per (game, seed), shared by every method: the day is the same code in every script
 for g in $games; do

@@ -142,6 +142,8 @@ class Args:
     # night (Algorithm 1, Table 2)
     night_epochs: int = 200
     """E_n: night epochs (Table 2)"""
+    night_eval_every: int = 1
+    """evaluate every this many night epochs and at the night's end (the paper: every epoch; the day always does)"""
     night_updates: int = 26
     """U_a: imagination update steps per night epoch; B_a * U_a dreams per epoch (Table 2)"""
     dream_batch_size: int = 12
@@ -740,7 +742,7 @@ def check_args(args):
         sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
     positive = ("num_envs", "eval_repeats", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins",
                 "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len", "night_updates",
-                "dream_batch_size", "horizon", "image_every")
+                "dream_batch_size", "horizon", "image_every", "night_eval_every")
     for name in positive:
         if getattr(args, name) <= 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -879,6 +881,9 @@ def main(args):
         for k, v in metrics.items():
             writer.add_scalar(f"{prefix}/{k}", v, progress["global_step"] if step is None else step)
 
+    def last_eval(result):
+        return f"step {progress['global_step']} | test {result['test_return']:.2f} train {result['train_return']:.2f}"
+
     def on_episode(ret, length):
         log("charts", dict(episodic_return=ret, episodic_length=length))
 
@@ -944,8 +949,7 @@ def main(args):
         progress["day_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
         show("day", progress["day_epoch"], args.day_epochs, phase_start, first_epoch,
-             f"step {progress['global_step']} | test {progress['day_end']['test_return']:.2f} "
-             f"train {progress['day_end']['train_return']:.2f}")
+             last_eval(progress["day_end"]))
         if args.save_checkpoint:
             checkpoint()
     if args.save_checkpoint and day_state is None and not os.path.exists(os.path.join(run_dir, "day.pt")):
@@ -976,14 +980,14 @@ def main(args):
                     pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
                     writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
                                      progress["global_step"], dataformats="HWC")
-        progress["night_end"] = run_eval()
+        if epoch % args.night_eval_every == 0 or epoch == args.night_epochs:
+            progress["night_end"] = run_eval()
         progress["night_epoch"] = epoch
         progress["night_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start,
                          transitions_per_s=mask.numel() / (time.time() - epoch_start)))
         show("night", epoch, args.night_epochs, phase_start, first_epoch,
-             f"step {progress['global_step']} | test {progress['night_end']['test_return']:.2f} "
-             f"train {progress['night_end']['train_return']:.2f}")
+             last_eval(progress["night_end"] or progress["day_end"]))
         if args.save_checkpoint:
             checkpoint()
 

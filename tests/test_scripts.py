@@ -112,6 +112,24 @@ def test_night_starts_from_a_day_checkpoint(tiny_runs, day_script, night_script,
     assert summary["replay_frames"] == reference["replay_frames"] and summary["night_epochs"] == 1
 
 
+def test_night_eval_every_evaluates_every_nth_night_epoch_and_the_last(tmp_path):
+    out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), "--day-epochs", "3",
+                     "--night-epochs", "3", "--night-eval-every", "2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[night 1/3]" in out.stdout  # before the night's first evaluation the line shows the day's last one
+    run_dir = only_run(tmp_path)
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    steps = [e.step for e in events.Scalars("eval/test_return")]
+    epoch_steps = [e.step for e in events.Scalars("perf/epoch_seconds")]  # one per day and night epoch
+    assert len(epoch_steps) == 6
+    # the untrained agent, every day epoch, then night epochs 2 and 3 (the night's end)
+    assert steps[1:] == [epoch_steps[i] for i in (0, 1, 2, 4, 5)]
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["night_end_test_return"] == pytest.approx(events.Scalars("eval/test_return")[-1].value)  # float32
+
+
 def sha(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
