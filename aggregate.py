@@ -111,9 +111,9 @@ def draw_figure(runs, methods, path, width=360, height=240):
             seeds = [points for (lab, gm, _), points in runs.items() if lab == label and gm == game]
             if seeds:
                 n = min(len(p) for p in seeds)
-                steps = np.array([p[1] for p in seeds[0][:n]])
+                steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n)])  # seeds' days differ a little
                 stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n)]
-                day_end = max(p[1] for p in seeds[0] if p[0] == "day")
+                day_end = steps[sum(p[0] == "day" for p in seeds[0][:n]) - 1]
                 curves[label] = (steps, np.array(stats), day_end)
         if not curves:
             continue

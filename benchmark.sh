@@ -103,6 +103,7 @@ if [ "$workers" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
   cores="$(nproc)"
   export OMP_NUM_THREADS=$(( cores / workers > 0 ? cores / workers : 1 ))
 fi
+[ "$workers" -gt 1 ] && echo "# $workers runs at a time, OMP_NUM_THREADS=${OMP_NUM_THREADS:-all cores} each"
 
 # 1. one day per (game, seed), shared by every method: the day is the same code in every script
 for g in $games; do

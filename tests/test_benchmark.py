@@ -5,9 +5,9 @@ import subprocess
 from conftest import ROOT
 
 
-def dry_run(*options, log_dir):
+def dry_run(*options, log_dir, env=None):
     out = subprocess.run(["bash", os.path.join(ROOT, "benchmark.sh"), "--dry-run", "--log-dir", str(log_dir), *options],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -44,6 +44,17 @@ def test_finished_runs_are_skipped_and_killed_ones_resumed(tmp_path):
     assert "--load-day-checkpoint" in value and "--resume" not in value
     assert "--load-day-checkpoint" not in offline and offline.split()[:2] == ["python", "offline_ppo.py"]
     assert "--resume" in offline and "--run-name coinrun__offline__1" in offline
+
+
+def test_workers_share_the_cores_unless_told_otherwise(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    lines = dry_run("--games", "coinrun", "--seeds", "1", "--workers", "2", log_dir=tmp_path, env=env)
+    assert lines[0] == f"# 2 runs at a time, OMP_NUM_THREADS={threads} each" and len(lines) == 1 + 1 + 7
+    lines = dry_run("--games", "coinrun", "--seeds", "1", "--workers", "2", log_dir=tmp_path,
+                    env=dict(env, OMP_NUM_THREADS="3"))
+    assert lines[0] == "# 2 runs at a time, OMP_NUM_THREADS=3 each"
+    assert dry_run("--games", "coinrun", "--seeds", "1", log_dir=tmp_path, env=env)[0].startswith("python ")
 
 
 def test_bad_options_are_one_line(tmp_path):
