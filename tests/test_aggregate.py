@@ -31,9 +31,12 @@ def test_known_runs_give_the_known_table(tmp_path):
                  [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)])
         fake_run(tmp_path, f"coinrun__offline__{seed}", "offline_ppo", "Offline", seed,
                  [(300, day_test, day_train), (400, day_test - seed, day_train)])
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path), "--out",
-                          str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+    for folder in ("out", "again"):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path), "--out",
+                              str(tmp_path / folder)], capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+    for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the same logs, the same files
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     # t(0.975, 2 dof) = 4.30; sd of (3, 4, 5) = 1, so the CI half-width is 4.30 / sqrt(3) = 2.48
     assert "| Offline | coinrun | 3 | 4.00 +/- 2.48 | 3.00 +/- 2.48 | 2.00 +/- 0.00 | 3.00 +/- 2.48 " \
@@ -48,6 +51,9 @@ def test_known_runs_give_the_known_table(tmp_path):
         ("day", "0", "0"), ("day", "100", "1"), ("day", "200", "3"), ("night", "300", "3.5"), ("night", "400", "4")]
     for name in ("fig3", "fig4", "fig5"):
         assert Image.open(tmp_path / "out" / f"{name}.png").size[0] == 360  # one panel: coinrun
+    panel = Image.open(tmp_path / "out" / "fig4.png").convert("RGB").crop((0, 0, 360, 240))  # above the legend
+    colours = {c for _, c in panel.getcolors(1 << 20)}
+    assert (90, 90, 90) in colours and (44, 160, 44) in colours  # the shared day in gray, ValDreamer's night
 
 
 def test_no_runs_is_one_clear_line(tmp_path):
