@@ -13,6 +13,7 @@ import argparse
 import csv
 import glob
 import json
+import logging
 import math
 import os
 from collections import defaultdict
@@ -100,16 +101,18 @@ def write_table(runs, path):
     return lines
 
 
-def draw_figure(runs, methods, path, width=360, height=240):
-    """One panel per game: mean test return across seeds, shaded 95% CI, a vertical line at the day's end."""
+def draw_figure(runs, methods, path, width=480, height=300):
+    """One panel per game: mean test return across seeds, shaded 95% CI, a vertical line at the day's end.
+    The y-axis spans the returns the seeds reached; a wider interval (few seeds) is cut at its edges."""
     games = sorted({game for (_, game, _) in runs})
-    image = Image.new("RGB", (width * len(games), height + 20 * len(methods) + 10), "white")
+    image = Image.new("RGBA", (width * len(games), height + 20 * len(methods) + 10), "white")
     draw = ImageDraw.Draw(image)
     for g, game in enumerate(games):
-        x0, curves = g * width, {}
+        x0, curves, seen = g * width, {}, []
         for label in methods:
             seeds = [points for (lab, gm, _), points in runs.items() if lab == label and gm == game]
             if seeds:
+                seen += [p[2] for points in seeds for p in points]
                 n = min(len(p) for p in seeds)
                 steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n)])  # seeds' days differ a little
                 stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n)]
@@ -118,11 +121,9 @@ def draw_figure(runs, methods, path, width=360, height=240):
         if not curves:
             continue
         xs = np.concatenate([c[0] for c in curves.values()])
-        ys = np.concatenate([np.nan_to_num(c[1][:, 0:1] + np.array([[-1, 1]]) * np.nan_to_num(c[1][:, 1:2]))
-                             for c in curves.values()]).ravel()
-        lo, hi = min(ys.min(), 0), max(ys.max(), 1e-6)
+        lo, hi = min(min(seen), 0), max(max(seen), 1e-6)
         sx = lambda v: x0 + 40 + (v - xs.min()) / max(xs.max() - xs.min(), 1) * (width - 55)
-        sy = lambda v: 25 + (hi - v) / (hi - lo) * (height - 55)
+        sy = lambda v: 25 + (hi - min(max(v, lo), hi)) / (hi - lo) * (height - 55)
         draw.rectangle([x0 + 40, 25, x0 + width - 15, height - 30], outline="black")
         draw.text((x0 + 45, 5), f"{game}: test return", fill="black")
         draw.text((x0 + 2, 20), f"{hi:.1f}", fill="black")
@@ -135,9 +136,8 @@ def draw_figure(runs, methods, path, width=360, height=240):
             half = np.nan_to_num(stats[:, 1])
             upper = [(sx(s), sy(m + h)) for s, m, h in zip(steps, stats[:, 0], half)]
             lower = [(sx(s), sy(m - h)) for s, m, h in zip(steps, stats[:, 0], half)]
-            pale = tuple(int(255 - (255 - v) * 0.25) for v in colour)
             line = [(sx(s), sy(m)) for s, m in zip(steps, stats[:, 0])]
-            return (upper + lower[::-1], pale), (line, colour)
+            return (upper + lower[::-1], (*colour, 32)), (line, colour)  # the band translucent
 
         parts = []  # the day is common to all methods: drawn once, in gray; then each method's night
         steps, stats, day_end = next(iter(curves.values()))
@@ -147,7 +147,9 @@ def draw_figure(runs, methods, path, width=360, height=240):
             parts.append(band_and_line(steps[night], stats[night], COLOURS[methods.index(label) % len(COLOURS)]))
         for (band, pale), _ in parts:
             if len(band) > 2:
-                draw.polygon(band, fill=pale)
+                layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+                ImageDraw.Draw(layer).polygon(band, fill=pale)
+                image.alpha_composite(layer)
         draw.line([(sx(day_end), 25), (sx(day_end), height - 30)], fill="gray")
         for _, (line, colour) in parts:
             if len(line) > 1:
@@ -156,7 +158,7 @@ def draw_figure(runs, methods, path, width=360, height=240):
         y = height + 5 + 20 * c
         draw.rectangle([10, y + 4, 30, y + 10], fill=COLOURS[c % len(COLOURS)])
         draw.text((38, y), label, fill="black")
-    image.save(path)
+    image.convert("RGB").save(path)
 
 
 def main():
@@ -164,6 +166,8 @@ def main():
     parser.add_argument("log_dir", help="the benchmark's --log-dir")
     parser.add_argument("--out", default="docs/benchmark", help="folder for results.csv, results.md, fig*.png")
     cli = parser.parse_args()
+    # a resumed run drops what its killed attempt logged after its last checkpoint; TensorBoard warns of that
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     runs = load_runs(cli.log_dir)
     if not runs:
         raise SystemExit(f"error: no finished night runs (summary.json) under {cli.log_dir}; run benchmark.sh first")

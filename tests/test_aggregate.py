@@ -50,8 +50,8 @@ def test_known_runs_give_the_known_table(tmp_path):
     assert [(r["phase"], r["global_step"], r["test_return"]) for r in value_1] == [
         ("day", "0", "0"), ("day", "100", "1"), ("day", "200", "3"), ("night", "300", "3.5"), ("night", "400", "4")]
     for name in ("fig3", "fig4", "fig5"):
-        assert Image.open(tmp_path / "out" / f"{name}.png").size[0] == 360  # one panel: coinrun
-    panel = Image.open(tmp_path / "out" / "fig4.png").convert("RGB").crop((0, 0, 360, 240))  # above the legend
+        assert Image.open(tmp_path / "out" / f"{name}.png").size[0] == 480  # one panel: coinrun
+    panel = Image.open(tmp_path / "out" / "fig4.png").convert("RGB").crop((0, 0, 480, 300))  # above the legend
     colours = {c for _, c in panel.getcolors(1 << 20)}
     assert (90, 90, 90) in colours and (44, 160, 44) in colours  # the shared day in gray, ValDreamer's night
 
