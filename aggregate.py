@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections import defaultdict
 
 import numpy as np
@@ -70,6 +71,24 @@ def load_runs(log_dir):
         points = [("day", *p) for p in day] + [("night" if p[0] > day_end else "day", *p) for p in night]
         runs[(label, game, seed)] = points
     return runs
+
+
+def keep_logs(log_dir, dest):
+    """Copy each run's summary.json and eval curves (nothing else) to dest/{run}: a few KB a run, from which
+    this script draws the same files as from the full logs."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
+        run_dir = os.path.dirname(path)
+        kept = os.path.join(dest, os.path.basename(run_dir))
+        os.makedirs(kept, exist_ok=True)
+        for old in glob.glob(os.path.join(kept, "events.out.tfevents.*")):
+            os.remove(old)
+        with SummaryWriter(kept) as writer:
+            for step, test, train in eval_curve(run_dir):
+                writer.add_scalar("eval/test_return", test, step)
+                writer.add_scalar("eval/train_return", train, step)
+        shutil.copyfile(path, os.path.join(kept, "summary.json"))
 
 
 def write_csv(runs, path):
@@ -165,6 +184,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log_dir", help="the benchmark's --log-dir")
     parser.add_argument("--out", default="docs/benchmark", help="folder for results.csv, results.md, fig*.png")
+    parser.add_argument("--keep-logs", metavar="DIR", help="also copy each run's summary and eval curves to DIR, "
+                        "small enough to commit; aggregate.py DIR draws the same files")
     cli = parser.parse_args()
     # a resumed run drops what its killed attempt logged after its last checkpoint; TensorBoard warns of that
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
@@ -177,6 +198,9 @@ def main():
     for name, methods in FIGURES.items():
         draw_figure(runs, methods, os.path.join(cli.out, f"{name}.png"))
     print(f"wrote {cli.out}/results.csv, results.md, " + ", ".join(f"{n}.png" for n in FIGURES))
+    if cli.keep_logs:
+        keep_logs(cli.log_dir, cli.keep_logs)
+        print(f"kept the summaries and eval curves in {cli.keep_logs}")
 
 
 if __name__ == "__main__":

@@ -31,11 +31,13 @@ def test_known_runs_give_the_known_table(tmp_path):
                  [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)])
         fake_run(tmp_path, f"coinrun__offline__{seed}", "offline_ppo", "Offline", seed,
                  [(300, day_test, day_train), (400, day_test - seed, day_train)])
-    for folder in ("out", "again"):
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path), "--out",
-                              str(tmp_path / folder)], capture_output=True, text=True, cwd=ROOT)
+    kept = tmp_path.parent / (tmp_path.name + "_kept")
+    for logs, folder, more in ((tmp_path, "out", ["--keep-logs", str(kept)]), (kept, "again", [])):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(logs), "--out",
+                              str(tmp_path / folder), *more], capture_output=True, text=True, cwd=ROOT)
         assert out.returncode == 0, out.stderr
-    for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the same logs, the same files
+    assert sorted(os.listdir(kept)) == sorted(p for p in os.listdir(tmp_path) if "__" in p)
+    for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the kept logs draw the same
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     # t(0.975, 2 dof) = 4.30; sd of (3, 4, 5) = 1, so the CI half-width is 4.30 / sqrt(3) = 2.48
