@@ -132,11 +132,15 @@ def draw_figure(runs, methods, path, width=480, height=300):
             seeds = [points for (lab, gm, _), points in runs.items() if lab == label and gm == game]
             if seeds:
                 seen += [p[2] for points in seeds for p in points]
-                n = min(len(p) for p in seeds)
-                steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n)])  # seeds' days differ a little
-                stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n)]
-                day_end = steps[sum(p[0] == "day" for p in seeds[0][:n]) - 1]
-                curves[label] = (steps, np.array(stats), day_end)
+                # line the seeds up at the day's end: a day that lacks a point (a killed and resumed run can)
+                # shifts only its earlier points
+                days = [[p for p in points if p[0] == "day"] for points in seeds]
+                nights = [[p for p in points if p[0] == "night"] for points in seeds]
+                n_day, n_night = min(map(len, days)), min(map(len, nights))
+                seeds = [d[len(d) - n_day:] + n[:n_night] for d, n in zip(days, nights)]
+                steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n_day + n_night)])
+                stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n_day + n_night)]
+                curves[label] = (steps, np.array(stats), steps[n_day - 1])
         if not curves:
             continue
         xs = np.concatenate([c[0] for c in curves.values()])

@@ -872,7 +872,9 @@ def main(args):
 
         wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
                    config=vars(args), name=run_name, save_code=True, resume="allow", id=run_name)
-    writer = SummaryWriter(run_dir, purge_step=progress["global_step"] if state is not None else None)
+    # a resumed run hides what its killed attempt logged after the checkpoint's step (kept: that step's own
+    # evaluation, and the killed epoch's first world-model metrics, logged at the same step)
+    writer = SummaryWriter(run_dir, purge_step=progress["global_step"] + 1 if state is not None else None)
     table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
     print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
@@ -897,6 +899,7 @@ def main(args):
         return result
 
     def checkpoint(name="checkpoint.pt"):
+        writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
         replay.save(replay_dir)
         rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                          generator=rng.bit_generator.state,

@@ -89,6 +89,10 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
     steps_per_epoch = 100
     assert summary["replay_frames"] == reference["replay_frames"] + steps_per_epoch  # one more day epoch, nothing lost
     assert summary["global_step"] == reference["global_step"] + steps_per_epoch
+    events = EventAccumulator(only_run(tmp_path), size_guidance={"scalars": 0})
+    events.Reload()
+    steps = [e.step for e in events.Scalars("eval/test_return")]
+    assert len(steps) == 1 + 3 + 2 and steps == sorted(steps)  # the killed attempt's evaluations kept, once each
     again = run_script(script, *flags, "--resume")  # a finished run is left as it is
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
