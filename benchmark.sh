@@ -17,7 +17,7 @@ usage: bash benchmark.sh [options] [-- flags passed to every script]
   -h, --help          this text
 
 Flags after -- go to every script, e.g. the README's quick CPU configuration (the run in docs/benchmark):
-  bash benchmark.sh --games "coinrun chaser" --seeds "1 2 3" --workers 2 -- --day-epochs 30 --night-epochs 30 \
+  bash benchmark.sh --games "coinrun chaser" --workers 2 -- --day-epochs 30 --night-epochs 30 \
       --night-eval-every 5 --eval-repeats 2 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 \
       --stoch 16 --classes 16
 EOF
