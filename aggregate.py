@@ -51,19 +51,24 @@ def eval_curve(run_dir):
     return [(e.step, e.value, train.get(e.step, float("nan"))) for e in events.Scalars("eval/test_return")]
 
 
-def load_runs(log_dir):
-    """{(method, game, seed): [(phase, step, test, train)]}, each night prefixed by its day."""
-    days, nights = {}, []
+def read_logs(log_dir):
+    """[(run folder, summary, eval curve)] of every finished run (one with a summary.json)."""
+    logs = []
     for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
         with open(path) as f:
-            summary = json.load(f)
-        run_dir = os.path.dirname(path)
+            logs.append((os.path.dirname(path), json.load(f), eval_curve(os.path.dirname(path))))
+    return logs
+
+
+def load_runs(logs):
+    """{(method, game, seed): [(phase, step, test, train)]}, each night prefixed by its day."""
+    days, nights = {}, []
+    for _, summary, curve in logs:
         key = (summary["env_id"], summary["seed"])
         if summary.get("exp_name") == "day":
-            days[key] = eval_curve(run_dir)
+            days[key] = curve
         else:
-            label = LABELS.get(summary.get("exp_name"), summary["method"])
-            nights.append((label, key, eval_curve(run_dir)))
+            nights.append((LABELS.get(summary.get("exp_name"), summary["method"]), key, curve))
     runs = {}
     for label, (game, seed), night in nights:
         day = days.get((game, seed), [])
@@ -73,22 +78,26 @@ def load_runs(log_dir):
     return runs
 
 
-def keep_logs(log_dir, dest):
+def keep_logs(logs, dest):
     """Copy each run's summary.json and eval curves (nothing else) to dest/{run}: a few KB a run, from which
     this script draws the same files as from the full logs."""
     from torch.utils.tensorboard import SummaryWriter
 
-    for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
-        run_dir = os.path.dirname(path)
+    for run_dir, _, curve in logs:
         kept = os.path.join(dest, os.path.basename(run_dir))
         os.makedirs(kept, exist_ok=True)
         for old in glob.glob(os.path.join(kept, "events.out.tfevents.*")):
             os.remove(old)
         with SummaryWriter(kept) as writer:
-            for step, test, train in eval_curve(run_dir):
+            for step, test, train in curve:
                 writer.add_scalar("eval/test_return", test, step)
                 writer.add_scalar("eval/train_return", train, step)
-        shutil.copyfile(path, os.path.join(kept, "summary.json"))
+        shutil.copyfile(os.path.join(run_dir, "summary.json"), os.path.join(kept, "summary.json"))
+
+
+def split(points):
+    """A run's points -> (its day's, its night's)."""
+    return [p for p in points if p[0] == "day"], [p for p in points if p[0] == "night"]
 
 
 def write_csv(runs, path):
@@ -104,8 +113,7 @@ def write_table(runs, path):
     """Markdown: day end, night end and night gain (mean +/- 95% CI across seeds) per method and game."""
     groups = defaultdict(list)
     for (label, game, seed), points in runs.items():
-        day = [p for p in points if p[0] == "day"]
-        night = [p for p in points if p[0] == "night"]
+        day, night = split(points)
         if day and night:
             groups[(label, game)].append((day[-1][2], day[-1][3], night[-1][2], night[-1][3]))
     fmt = lambda values: "{:.2f} +/- {:.2f}".format(*mean_ci(values))
@@ -134,8 +142,7 @@ def draw_figure(runs, methods, path, width=480, height=300):
                 seen += [p[2] for points in seeds for p in points]
                 # line the seeds up at the day's end: a day that lacks a point (a killed and resumed run can)
                 # shifts only its earlier points
-                days = [[p for p in points if p[0] == "day"] for points in seeds]
-                nights = [[p for p in points if p[0] == "night"] for points in seeds]
+                days, nights = zip(*map(split, seeds))
                 n_day, n_night = min(map(len, days)), min(map(len, nights))
                 seeds = [d[len(d) - n_day:] + n[:n_night] for d, n in zip(days, nights)]
                 steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n_day + n_night)])
@@ -193,7 +200,8 @@ def main():
     cli = parser.parse_args()
     # a resumed run drops what its killed attempt logged after its last checkpoint; TensorBoard warns of that
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
-    runs = load_runs(cli.log_dir)
+    logs = read_logs(cli.log_dir)
+    runs = load_runs(logs)
     if not runs:
         raise SystemExit(f"error: no finished night runs (summary.json) under {cli.log_dir}; run benchmark.sh first")
     os.makedirs(cli.out, exist_ok=True)
@@ -203,7 +211,7 @@ def main():
         draw_figure(runs, methods, os.path.join(cli.out, f"{name}.png"))
     print(f"wrote {cli.out}/results.csv, results.md, " + ", ".join(f"{n}.png" for n in FIGURES))
     if cli.keep_logs:
-        keep_logs(cli.log_dir, cli.keep_logs)
+        keep_logs(logs, cli.keep_logs)
         print(f"kept the summaries and eval curves in {cli.keep_logs}")
 
 
