@@ -99,11 +99,11 @@ drain() {
 }
 
 # with several workers, share the cores out instead of letting every run start a thread per core
-if [ "$workers" -gt 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+if [ "$workers" -gt 1 ]; then
   cores="$(nproc)"
-  export OMP_NUM_THREADS=$(( cores / workers > 0 ? cores / workers : 1 ))
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( cores / workers > 0 ? cores / workers : 1 ))}"
+  echo "# $workers runs at a time, OMP_NUM_THREADS=$OMP_NUM_THREADS each"
 fi
-[ "$workers" -gt 1 ] && echo "# $workers runs at a time, OMP_NUM_THREADS=${OMP_NUM_THREADS:-all cores} each"
 
 # 1. one day per (game, seed), shared by every method: the day is the same code in every script
 for g in $games; do
