@@ -1,13 +1,24 @@
-"""Turn a benchmark's runs into the paper's figures and a results table.
+"""Turn a benchmark's runs into the paper's figures and a results table, with rliable's statistics.
 
     python aggregate.py runs/benchmark --out docs/benchmark
 
 Reads every run's summary.json and TensorBoard events (eval/test_return, eval/train_return). A night
-run started from a day checkpoint continues that (game, seed) day's curve. Writes results.csv (method,
-game, seed, phase, global_step, test and train return), fig3.png (Dreamer from random vs real starts),
-fig4.png (the three dreamers and both baselines), fig5.png (the three dreamers and FullDreamer), each
-the test return's mean and 95% confidence interval across seeds with a line where the night begins,
-and results.md: test and train return at the end of the day and of the night, and the night's gain.
+run started from a day checkpoint continues that (game, seed) day's curve. Writes:
+- results.csv: every evaluation point (method, game, seed, phase, global step, test and train return, the
+  episodes it averages, and the standard error of the day-end and night-end points where the run wrote it);
+- fig3.png (Dreamer from random vs real starts), fig4.png (the three dreamers, Dreamer and Offline),
+  fig5.png (the three dreamers and FullDreamer): one panel per game, test return against global step, the
+  mean across seeds with a shaded 95% confidence interval, the shared day in gray and a line where the night
+  begins;
+- results.md: per method and game, test and train return at the day's end and the night's end and the
+  night's gain (night end minus the same seed's day end); across the sparse games, the interquartile mean
+  (IQM) of the normalised test return, (score - random) / (PPO at 1M steps - random) with SPEC section 8's
+  reference scores; and the probability that each dreamer's night-end test return beats Dreamer's and
+  Offline's.
+
+Every interval is rliable's (Agarwal et al., 2021) 95% percentile interval from a stratified bootstrap over
+seeds (each game resampled on its own), --reps resamples, drawn from a fixed seed so the same logs give the
+same files byte for byte.
 """
 import argparse
 import csv
@@ -17,28 +28,37 @@ import logging
 import math
 import os
 import shutil
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
-import numpy as np
-from PIL import Image, ImageDraw
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
+from rliable import library as rly, metrics  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 LABELS = {"dream_ppo_rnd": "RndDreamer", "dream_ppo_deepdream": "DeepDreamer", "dream_ppo_value": "ValDreamer",
           "dream_ppo_full": "FullDreamer", "dreamer_baseline": "Dreamer", "dreamer_real": "Dreamer (real starts)",
           "offline_ppo": "Offline"}
-FIGURES = {"fig3": ["Dreamer", "Dreamer (real starts)"],
-           "fig4": ["RndDreamer", "DeepDreamer", "ValDreamer", "Dreamer", "Offline"],
-           "fig5": ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"]}
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23}
-
-
-def mean_ci(values):
-    """Mean and half-width of the 95% confidence interval (Student's t) of a list of numbers."""
-    values = np.asarray(values, float)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    return float(values.mean()), T_975.get(len(values) - 1, 1.96) * float(values.std(ddof=1)) / math.sqrt(len(values))
+FIGURES = {"fig3": ("Fig. 3: Dreamer's night from random vs real starts", ["Dreamer", "Dreamer (real starts)"]),
+           "fig4": ("Fig. 4: the three dreamers, Dreamer and offline PPO",
+                    ["RndDreamer", "DeepDreamer", "ValDreamer", "Dreamer", "Offline"]),
+           "fig5": ("Fig. 5: the three dreamers and FullDreamer",
+                    ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"])}
+DREAMERS, BASELINES = ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"], ["Dreamer", "Offline"]
+# SPEC section 8: test return of a random policy and of PPO after 1M steps (easy mode, 200 training levels)
+REFERENCE = {"caveflyer": (2.76, 4.09), "chaser": (0.66, 1.01), "coinrun": (2.67, 7.45), "plunder": (4.28, 3.87)}
+SPARSE = ["coinrun", "caveflyer"]  # the games of the paper's claim
+COLOURS = {"RndDreamer": "tab:blue", "DeepDreamer": "tab:orange", "ValDreamer": "tab:green", "Dreamer": "tab:red",
+           "Offline": "tab:purple", "FullDreamer": "tab:brown", "Dreamer (real starts)": "tab:pink"}  # every figure
+DAY_COLOUR = "#5a5a5a"
+X_LABEL = "global step (real steps by day, dreamed transitions at night)"
+Y_LABEL = "test return (raw game score)"
+# One evaluation point of a run: its return on the full distribution (test) and on the training levels, the
+# episodes each averages, and the standard errors (only the day-end and night-end points have them).
+Point = namedtuple("Point", "phase step test train episodes test_se train_se")
 
 
 def eval_curve(run_dir):
@@ -60,21 +80,45 @@ def read_logs(log_dir):
     return logs
 
 
+def eval_episodes(summary):
+    """(episodes per evaluation point, episodes at the day's and the night's end) of one run, on test and the
+    same on train. Runs before --eval-episodes wrote neither: they played num_envs x eval_repeats episodes, and
+    the committed benchmark's summaries (docs/benchmark/logs) lack even those keys: 5 envs x 2 episodes = 10."""
+    per_point = summary.get("eval_episodes")
+    if per_point is None:
+        per_point = summary["num_envs"] * summary["eval_repeats"] if "eval_repeats" in summary else 10
+    return per_point, summary.get("final_eval_episodes") or per_point
+
+
+def tag_points(curve, summary, day_end):
+    """A run's curve as Points; a point at or before day_end belongs to the day. The last point of each phase is
+    that phase's end: it averages final_eval_episodes and carries the summary's standard errors."""
+    per_point, final = eval_episodes(summary)
+    phases = ["day" if step <= day_end else "night" for step, _, _ in curve]
+    points = []
+    for i, ((step, test, train), phase) in enumerate(zip(curve, phases)):
+        if phase in phases[i + 1:]:
+            points.append(Point(phase, step, test, train, per_point, None, None))
+        else:
+            points.append(Point(phase, step, test, train, final, summary.get(f"{phase}_end_test_return_se"),
+                                summary.get(f"{phase}_end_train_return_se")))
+    return points
+
+
 def load_runs(logs):
-    """{(method, game, seed): [(phase, step, test, train)]}, each night prefixed by its day."""
+    """{(method, game, seed): [Point]}, each night prefixed by its day."""
     days, nights = {}, []
     for _, summary, curve in logs:
         key = (summary["env_id"], summary["seed"])
         if summary.get("exp_name") == "day":
-            days[key] = curve
+            days[key] = (curve, summary)
         else:
-            nights.append((LABELS.get(summary.get("exp_name"), summary["method"]), key, curve))
+            nights.append((LABELS.get(summary.get("exp_name"), summary["method"]), key, curve, summary))
     runs = {}
-    for label, (game, seed), night in nights:
-        day = days.get((game, seed), [])
+    for label, (game, seed), night, summary in nights:
+        day, day_summary = days.get((game, seed), ([], summary))
         day_end = day[-1][0] if day else (night[0][0] if night else 0)
-        points = [("day", *p) for p in day] + [("night" if p[0] > day_end else "day", *p) for p in night]
-        runs[(label, game, seed)] = points
+        runs[(label, game, seed)] = tag_points(day, day_summary, day_end) + tag_points(night, summary, day_end)
     return runs
 
 
@@ -97,98 +141,179 @@ def keep_logs(logs, dest):
 
 def split(points):
     """A run's points -> (its day's, its night's)."""
-    return [p for p in points if p[0] == "day"], [p for p in points if p[0] == "night"]
+    return [p for p in points if p.phase == "day"], [p for p in points if p.phase == "night"]
+
+
+def interval(scores, func, reps):
+    """(point estimate, 95% CI lower, upper) of func by rliable's stratified bootstrap over seeds. scores: a
+    (seeds, games, ...) array, or a list of them for a func of several methods' scores (resampled independently)."""
+    np.random.seed(0)  # rliable resamples with numpy's global generator: a fixed seed, the same interval every run
+    point, ci = rly.get_interval_estimates({"": scores}, func, reps=reps)
+    return np.squeeze(point[""]), np.squeeze(ci[""][0]), np.squeeze(ci[""][1])
+
+
+def fmt(point, low, high):
+    return f"{float(point):.2f} [{float(low):.2f}, {float(high):.2f}]"
+
+
+def normalise(score, game):
+    """0 at a random policy's test return, 1 at PPO's after 1M steps (SPEC section 8)."""
+    random, ppo = REFERENCE[game]
+    return (score - random) / (ppo - random)
+
+
+def end_returns(runs):
+    """{(method, game): {seed: (day end test, day end train, night end test, night end train)}}."""
+    ends = defaultdict(dict)
+    for (label, game, seed), points in runs.items():
+        day, night = split(points)
+        if day and night:
+            ends[(label, game)][seed] = (day[-1].test, day[-1].train, night[-1].test, night[-1].train)
+    return ends
+
+
+def seed_matrix(ends, label, games, column, norm=False):
+    """(seeds, games) array of one column of end_returns over the seeds that every game has, or None."""
+    seeds = sorted(set.intersection(*(set(ends.get((label, game), {})) for game in games)))
+    if not seeds:
+        return None
+    return np.array([[normalise(ends[(label, g)][s][column], g) if norm else ends[(label, g)][s][column]
+                      for g in games] for s in seeds])
 
 
 def write_csv(runs, path):
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["method", "game", "seed", "phase", "global_step", "test_return", "train_return"])
+        out.writerow(["method", "game", "seed", "phase", "global_step", "test_return", "train_return",
+                      "eval_episodes", "test_return_se", "train_return_se"])
+        number = lambda v: "" if v is None else f"{v:.4g}"
         for (label, game, seed), points in sorted(runs.items()):
-            for phase, step, test, train in points:
-                out.writerow([label, game, seed, phase, step, f"{test:.4g}", f"{train:.4g}"])
+            for p in points:
+                out.writerow([label, game, seed, p.phase, p.step, number(p.test), number(p.train), p.episodes,
+                              number(p.test_se), number(p.train_se)])
 
 
-def write_table(runs, path):
-    """Markdown: day end, night end and night gain (mean +/- 95% CI across seeds) per method and game."""
-    groups = defaultdict(list)
-    for (label, game, seed), points in runs.items():
-        day, night = split(points)
-        if day and night:
-            groups[(label, game)].append((day[-1][2], day[-1][3], night[-1][2], night[-1][3]))
-    fmt = lambda values: "{:.2f} +/- {:.2f}".format(*mean_ci(values))
+def end_table(ends, reps):
+    """Markdown lines: day end, night end and night gain per method and game."""
     lines = ["| method | game | seeds | day end, test | day end, train | night end, test | night end, train "
              "| night gain, test | night gain, train |", "|---|---|---|---|---|---|---|---|---|"]
-    for (label, game), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
-        rows = np.array(rows)
-        lines.append(f"| {label} | {game} | {len(rows)} | {fmt(rows[:, 0])} | {fmt(rows[:, 1])} | {fmt(rows[:, 2])} "
-                     f"| {fmt(rows[:, 3])} | {fmt(rows[:, 2] - rows[:, 0])} | {fmt(rows[:, 3] - rows[:, 1])} |")
+    for (label, game), by_seed in sorted(ends.items(), key=lambda item: (item[0][1], item[0][0])):
+        rows = np.array(list(by_seed.values()))
+        scores = np.concatenate([rows, rows[:, 2:] - rows[:, :2]], axis=1)  # (seeds, 6): each column a stratum
+        cells = zip(*interval(scores, lambda x: x.mean(axis=0), reps))
+        lines.append(f"| {label} | {game} | {len(rows)} | " + " | ".join(fmt(*cell) for cell in cells) + " |")
+    return lines
+
+
+def iqm_table(ends, games, reps):
+    """Markdown lines: IQM of the normalised test return at day end and night end across games, per method."""
+    lines = ["| method | seeds | day end, test | night end, test |", "|---|---|---|---|"]
+    for label in sorted({label for label, _ in ends}):
+        day, night = (seed_matrix(ends, label, games, column, norm=True) for column in (0, 2))
+        if day is not None:
+            cells = [fmt(*interval(scores, metrics.aggregate_iqm, reps)) for scores in (day, night)]
+            lines.append(f"| {label} | {len(day)} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def improvement_table(ends, games, reps):
+    """Markdown lines: probability of improvement of each dreamer's night-end test return over each baseline's,
+    per game, and across the sparse games where there are two or more."""
+    sparse = [g for g in SPARSE if g in games]
+    columns = [[g] for g in games] + ([sparse] if len(sparse) > 1 else [])
+    lines = ["| P(X > Y) | " + " | ".join(", ".join(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    for x in DREAMERS:
+        for y in BASELINES:
+            cells = []
+            for column in columns:
+                pair = [seed_matrix(ends, label, column, 2) for label in (x, y)]
+                cells.append("" if any(p is None for p in pair) else
+                             fmt(*interval(pair, metrics.probability_of_improvement, reps)))
+            if any(cells):
+                lines.append(f"| {x} > {y} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_table(runs, path, reps):
+    """results.md: the three tables, each under a line that says what its numbers are."""
+    ends = end_returns(runs)
+    games = sorted({game for _, game in ends})
+    sparse = [g for g in SPARSE if g in games]
+    seeds = "/".join(str(n) for n in sorted({len(by_seed) for by_seed in ends.values()}))
+    how = f"{seeds} seeds, 95% stratified-bootstrap CI over seeds (rliable, {reps} resamples)"
+    lines = [f"Return (raw game score) at the end of the day and of the night, and the night's gain (night end minus "
+             f"the same seed's day end): mean [{how}].", "", *end_table(ends, reps)]
+    if sparse:
+        lines += ["", f"Interquartile mean (IQM) of the normalised test return, (score - random) / (PPO at 1M steps - "
+                      f"random), across {', '.join(sparse)}, over the seeds each method has on all of them "
+                      f"(1 = PPO after 1M steps): IQM [{how}].", "", *iqm_table(ends, sparse, reps)]
+    lines += ["", f"Probability of improvement P(X > Y): the chance that a night-end test return of dreamer X beats "
+                  f"one of baseline Y (Mann-Whitney U / (n_X n_Y), ties counting half; averaged over the games of a "
+                  f"column): P [{how}, X's and Y's seeds resampled independently].", "",
+              *improvement_table(ends, games, reps)]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return lines
 
 
-def draw_figure(runs, methods, path, width=480, height=300):
-    """One panel per game: mean test return across seeds, shaded 95% CI, a vertical line at the day's end.
-    The y-axis spans the returns the seeds reached; a wider interval (few seeds) is cut at its edges."""
+def seed_curves(runs, label, game):
+    """(global steps averaged over seeds, (seeds, points) test returns, points in the day) of one method on one
+    game, or None if it has no runs. The seeds are lined up at the day's end: a day that lacks a point (a killed
+    and resumed run can) shifts only its earlier points."""
+    seeds = [points for (lab, gm, _), points in sorted(runs.items()) if lab == label and gm == game]
+    if not seeds:
+        return None
+    days, nights = zip(*map(split, seeds))
+    n_day, n_night = min(map(len, days)), min(map(len, nights))
+    seeds = [d[len(d) - n_day:] + n[:n_night] for d, n in zip(days, nights)]
+    return (np.array([[p.step for p in s] for s in seeds]).mean(axis=0), np.array([[p.test for p in s] for s in seeds]),
+            n_day)
+
+
+def draw_panel(ax, runs, methods, game, reps):
+    """One game: the shared day in gray, then each method's night, mean and 95% CI across seeds."""
+    curves = {label: seed_curves(runs, label, game) for label in methods}
+    curves = {label: c for label, c in curves.items() if c is not None}
+    seeds = sorted({len(tests) for _, tests, _ in curves.values()})
+    ax.set_title(game + (f" ({'/'.join(map(str, seeds))} seeds)" if seeds else ": no runs"), fontsize=11)
+    for c, (label, (steps, tests, n_day)) in enumerate(curves.items()):
+        mean, low, high = interval(tests, lambda x: x.mean(axis=0), reps)
+        parts = [(slice(0, n_day), DAY_COLOUR, "day (shared by every night)")] if c == 0 else []
+        # each night from the day's last point on
+        parts.append((slice(n_day - 1, None), COLOURS[label], label))
+        for part, colour, name in parts:
+            ax.fill_between(steps[part], low[part], high[part], color=colour, alpha=0.18, linewidth=0)
+            ax.plot(steps[part], mean[part], color=colour, linewidth=2, label=name)
+        if c == 0:
+            ax.axvline(steps[n_day - 1], color="black", linewidth=1)
+            for text, align in (("day ", "right"), (" night", "left")):
+                ax.text(steps[n_day - 1], 0.02, text, transform=ax.get_xaxis_transform(), ha=align, va="bottom")
+    if game in REFERENCE:
+        for value, style, name in zip(REFERENCE[game], (":", "--"), ("random policy", "PPO after 1M steps")):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name} (SPEC 8)")
+    ax.xaxis.set_major_formatter(ticker.EngFormatter(sep=""))
+    ax.grid(alpha=0.3)
+
+
+def draw_figure(runs, methods, title, path, reps):
+    """One panel per game (two to a row), a shared legend below, 460 px a panel at README width."""
     games = sorted({game for (_, game, _) in runs})
-    image = Image.new("RGBA", (width * len(games), height + 20 * len(methods) + 10), "white")
-    draw = ImageDraw.Draw(image)
-    for g, game in enumerate(games):
-        x0, curves, seen = g * width, {}, []
-        for label in methods:
-            seeds = [points for (lab, gm, _), points in runs.items() if lab == label and gm == game]
-            if seeds:
-                seen += [p[2] for points in seeds for p in points]
-                # line the seeds up at the day's end: a day that lacks a point (a killed and resumed run can)
-                # shifts only its earlier points
-                days, nights = zip(*map(split, seeds))
-                n_day, n_night = min(map(len, days)), min(map(len, nights))
-                seeds = [d[len(d) - n_day:] + n[:n_night] for d, n in zip(days, nights)]
-                steps = np.array([np.mean([s[i][1] for s in seeds]) for i in range(n_day + n_night)])
-                stats = [mean_ci([s[i][2] for s in seeds]) for i in range(n_day + n_night)]
-                curves[label] = (steps, np.array(stats), steps[n_day - 1])
-        if not curves:
-            continue
-        xs = np.concatenate([c[0] for c in curves.values()])
-        lo, hi = min(min(seen), 0), max(max(seen), 1e-6)
-        sx = lambda v: x0 + 40 + (v - xs.min()) / max(xs.max() - xs.min(), 1) * (width - 55)
-        sy = lambda v: 25 + (hi - min(max(v, lo), hi)) / (hi - lo) * (height - 55)
-        draw.rectangle([x0 + 40, 25, x0 + width - 15, height - 30], outline="black")
-        draw.text((x0 + 45, 5), f"{game}: test return", fill="black")
-        draw.text((x0 + 2, 20), f"{hi:.1f}", fill="black")
-        draw.text((x0 + 2, height - 40), f"{lo:.1f}", fill="black")
-        draw.text((x0 + 40, height - 25), "0", fill="black")
-        draw.text((x0 + width - 70, height - 25), f"{xs.max():,.0f}", fill="black")
-        draw.text((x0 + width // 2 - 30, height - 25), "global step", fill="black")
-
-        def band_and_line(steps, stats, colour):
-            half = np.nan_to_num(stats[:, 1])
-            upper = [(sx(s), sy(m + h)) for s, m, h in zip(steps, stats[:, 0], half)]
-            lower = [(sx(s), sy(m - h)) for s, m, h in zip(steps, stats[:, 0], half)]
-            line = [(sx(s), sy(m)) for s, m in zip(steps, stats[:, 0])]
-            return (upper + lower[::-1], (*colour, 32)), (line, colour)  # the band translucent
-
-        parts = []  # the day is common to all methods: drawn once, in gray; then each method's night
-        steps, stats, day_end = next(iter(curves.values()))
-        parts.append(band_and_line(steps[steps <= day_end], stats[steps <= day_end], (90, 90, 90)))
-        for label, (steps, stats, day_end) in curves.items():
-            night = steps >= day_end  # from the day's last point on
-            parts.append(band_and_line(steps[night], stats[night], COLOURS[methods.index(label) % len(COLOURS)]))
-        for (band, pale), _ in parts:
-            if len(band) > 2:
-                layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-                ImageDraw.Draw(layer).polygon(band, fill=pale)
-                image.alpha_composite(layer)
-        draw.line([(sx(day_end), 25), (sx(day_end), height - 30)], fill="gray")
-        for _, (line, colour) in parts:
-            if len(line) > 1:
-                draw.line(line, fill=colour, width=2)
-    for c, label in enumerate(methods):
-        y = height + 5 + 20 * c
-        draw.rectangle([10, y + 4, 30, y + 10], fill=COLOURS[c % len(COLOURS)])
-        draw.text((38, y), label, fill="black")
-    image.convert("RGB").save(path)
+    cols, rows = min(len(games), 2), math.ceil(len(games) / 2)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 1.2 + 3.2 * rows), squeeze=False, layout="constrained")
+    for ax, game in zip(axes.flat, games):
+        draw_panel(ax, runs, methods, game, reps)
+        ax.set_xlabel(X_LABEL, fontsize=9)
+        ax.set_ylabel(Y_LABEL, fontsize=9)
+    for ax in axes.flat[len(games):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}\nmean across seeds, shaded: 95% bootstrap CI", fontsize=11)
+    handles = {}
+    for ax in axes.flat:
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 3),
+               fontsize=9, frameon=False)
+    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version stamp: the same logs, the same bytes
+    plt.close(fig)
 
 
 def main():
@@ -197,6 +322,7 @@ def main():
     parser.add_argument("--out", default="docs/benchmark", help="folder for results.csv, results.md, fig*.png")
     parser.add_argument("--keep-logs", metavar="DIR", help="also copy each run's summary and eval curves to DIR, "
                         "small enough to commit; aggregate.py DIR draws the same files")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples of each confidence interval")
     cli = parser.parse_args()
     # a resumed run drops what its killed attempt logged after its last checkpoint; TensorBoard warns of that
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
@@ -206,9 +332,9 @@ def main():
         raise SystemExit(f"error: no finished night runs (summary.json) under {cli.log_dir}; run benchmark.sh first")
     os.makedirs(cli.out, exist_ok=True)
     write_csv(runs, os.path.join(cli.out, "results.csv"))
-    print("\n".join(write_table(runs, os.path.join(cli.out, "results.md"))))
-    for name, methods in FIGURES.items():
-        draw_figure(runs, methods, os.path.join(cli.out, f"{name}.png"))
+    print("\n".join(write_table(runs, os.path.join(cli.out, "results.md"), cli.reps)))
+    for name, (title, methods) in FIGURES.items():
+        draw_figure(runs, methods, title, os.path.join(cli.out, f"{name}.png"), cli.reps)
     print(f"wrote {cli.out}/results.csv, results.md, " + ", ".join(f"{n}.png" for n in FIGURES))
     if cli.keep_logs:
         keep_logs(logs, cli.keep_logs)

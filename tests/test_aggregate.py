@@ -1,17 +1,27 @@
-"""aggregate.py on synthetic runs with known returns gives the known CSV, table and figures."""
+"""aggregate.py on synthetic runs with known returns gives the known CSV, tables, statistics and figures."""
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import ROOT
+from conftest import ROOT, load_script
+
+REPS = 300  # bootstrap resamples in tests: enough for the checks below, and fast
 
 
-def fake_run(log_dir, name, exp_name, method, seed, points):
+@pytest.fixture(scope="module")
+def agg():
+    return load_script("aggregate.py")
+
+
+def fake_run(log_dir, name, exp_name, method, seed, points, **summary):
     run_dir = os.path.join(log_dir, name)
     writer = SummaryWriter(run_dir)
     for step, test, train in points:
@@ -19,43 +29,105 @@ def fake_run(log_dir, name, exp_name, method, seed, points):
         writer.add_scalar("eval/train_return", train, step)
     writer.close()
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(dict(method=method, exp_name=exp_name, env_id="coinrun", seed=seed), f)
+        json.dump(dict(method=method, exp_name=exp_name, env_id="coinrun", seed=seed, **summary), f)
 
 
-def test_known_runs_give_the_known_table(tmp_path):
+def cell(line, column):
+    """(point, low, high) of one 'mean [low, high]' cell of a markdown table row."""
+    text = line.split("|")[column + 1]
+    return tuple(map(float, re.fullmatch(r" (-?[\d.]+) \[(-?[\d.]+), (-?[\d.]+)\] ", text).groups()))
+
+
+def test_known_runs_give_the_known_files(tmp_path):
+    # the evaluation's size as each generation of summary.json says it: not at all (the committed benchmark: 10),
+    # num_envs x eval_repeats, or eval_episodes with final_eval_episodes and standard errors at the phases' ends
+    episodes = {1: {}, 2: dict(num_envs=4, eval_repeats=3),
+                3: dict(eval_episodes=100, final_eval_episodes=200, day_end_test_return_se=0.25)}
     for seed in (1, 2, 3):
         day_test, day_train = 2.0 + seed, 1.0 + seed  # day ends at 3, 4, 5 (test) and 2, 3, 4 (train)
         fake_run(tmp_path, f"coinrun__day__{seed}", "day", "ValDreamer", seed,
-                 [(0, 0.0, 0.0), (100, 1.0, 1.0), (200, day_test, day_train)])
+                 [(0, 0.0, 0.0), (100, 1.0, 1.0), (200, day_test, day_train)], **episodes[seed])
+        night = dict(episodes[seed], night_end_test_return_se=0.5) if seed == 3 else episodes[seed]
         fake_run(tmp_path, f"coinrun__value__{seed}", "dream_ppo_value", "ValDreamer", seed,
-                 [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)])
+                 [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)], **night)
         fake_run(tmp_path, f"coinrun__offline__{seed}", "offline_ppo", "Offline", seed,
-                 [(300, day_test, day_train), (400, day_test - seed, day_train)])
+                 [(300, day_test, day_train), (400, day_test - seed, day_train)], **episodes[seed])
     kept = tmp_path.parent / (tmp_path.name + "_kept")
     for logs, folder, more in ((tmp_path, "out", ["--keep-logs", str(kept)]), (kept, "again", [])):
         out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(logs), "--out",
-                              str(tmp_path / folder), *more], capture_output=True, text=True, cwd=ROOT)
+                              str(tmp_path / folder), "--reps", str(REPS), *more], capture_output=True, text=True,
+                             cwd=ROOT)
         assert out.returncode == 0, out.stderr
     assert sorted(os.listdir(kept)) == sorted(p for p in os.listdir(tmp_path) if "__" in p)
     for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the kept logs draw the same
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
-    # t(0.975, 2 dof) = 4.30; sd of (3, 4, 5) = 1, so the CI half-width is 4.30 / sqrt(3) = 2.48
-    assert "| Offline | coinrun | 3 | 4.00 +/- 2.48 | 3.00 +/- 2.48 | 2.00 +/- 0.00 | 3.00 +/- 2.48 " \
-           "| -2.00 +/- 2.48 | 0.00 +/- 0.00 |" in table
-    assert "| ValDreamer | coinrun | 3 | 4.00 +/- 2.48 | 3.00 +/- 2.48 | 5.00 +/- 2.48 | 5.00 +/- 2.48 " \
-           "| 1.00 +/- 0.00 | 2.00 +/- 0.00 |" in table
+    offline = next(line for line in table if line.startswith("| Offline | coinrun | 3 |"))
+    value = next(line for line in table if line.startswith("| ValDreamer | coinrun | 3 |"))
+    for row in (offline, value):
+        mean, low, high = cell(row, 3)  # day end, test: seeds at 3, 4, 5
+        assert mean == 4.0 and 3.0 <= low < 4.0 < high <= 5.0
+    assert cell(offline, 4)[0] == 3.0 and cell(offline, 5) == (2.0, 2.0, 2.0)  # every seed's night ends at 2
+    assert cell(offline, 7)[0] == -2.0 and cell(offline, 8) == (0.0, 0.0, 0.0)
+    assert cell(value, 7) == (1.0, 1.0, 1.0) and cell(value, 8) == (2.0, 2.0, 2.0)  # the same gain on every seed
+    assert any(line.startswith("| ValDreamer > Offline | ") for line in table)
+
     with open(tmp_path / "out" / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 3 * 5
     value_1 = [r for r in rows if r["method"] == "ValDreamer" and r["seed"] == "1"]
     assert [(r["phase"], r["global_step"], r["test_return"]) for r in value_1] == [
         ("day", "0", "0"), ("day", "100", "1"), ("day", "200", "3"), ("night", "300", "3.5"), ("night", "400", "4")]
+    for seed, expected in (("1", [10] * 5), ("2", [12] * 5), ("3", [100, 100, 200, 100, 200])):
+        assert [int(r["eval_episodes"]) for r in rows if r["method"] == "Offline" and r["seed"] == seed] == expected
+    value_3 = [r for r in rows if r["method"] == "ValDreamer" and r["seed"] == "3"]
+    assert [r["test_return_se"] for r in value_3] == ["", "", "0.25", "", "0.5"]
+
     for name in ("fig3", "fig4", "fig5"):
-        assert Image.open(tmp_path / "out" / f"{name}.png").size[0] == 480  # one panel: coinrun
-    panel = Image.open(tmp_path / "out" / "fig4.png").convert("RGB").crop((0, 0, 480, 300))  # above the legend
-    colours = {c for _, c in panel.getcolors(1 << 20)}
+        assert Image.open(tmp_path / "out" / f"{name}.png").size[0] == 460  # one panel: coinrun
+    colours = {c for _, c in Image.open(tmp_path / "out" / "fig4.png").convert("RGB").getcolors(1 << 20)}
     assert (90, 90, 90) in colours and (44, 160, 44) in colours  # the shared day in gray, ValDreamer's night
+
+
+def synthetic_runs(agg, nights, day=2.0):
+    """runs as load_runs gives them: {(method, game, seed)} -> a day ending at `day`, a night at each value."""
+    return {(label, game, seed): [agg.Point("day", 100, day, day, 10, None, None),
+                                  agg.Point("night", 200, night, night, 10, None, None)]
+            for (label, game), values in nights.items() for seed, night in enumerate(values, 1)}
+
+
+def test_gain_interval_holds_the_mean_and_narrows_with_more_seeds(agg):
+    widths = []
+    for n in (5, 25):
+        gains = 1.0 + 0.5 * np.linspace(-1, 1, n)  # mean 1 exactly, about the same spread for both n
+        ends = agg.end_returns(synthetic_runs(agg, {("ValDreamer", "coinrun"): 2.0 + gains}))
+        mean, low, high = cell(agg.end_table(ends, REPS)[2], 7)
+        assert mean == 1.0 and low < 1.0 < high
+        widths.append(high - low)
+    assert widths[1] < 0.6 * widths[0]  # 1 / sqrt(5) in theory
+
+
+def test_probability_of_improvement(agg):
+    nights = {("Dreamer", "coinrun"): [1.0, 2.0, 3.0, 4.0], ("Offline", "coinrun"): [1.0, 2.0, 3.0, 4.0],
+              ("RndDreamer", "coinrun"): [5.0, 6.0, 7.0, 8.0],  # beats both on every seed
+              ("ValDreamer", "coinrun"): [1.0, 2.0, 3.0, 4.0]}  # the same scores as both
+    table = agg.improvement_table(agg.end_returns(synthetic_runs(agg, nights)), ["coinrun"], REPS)
+    assert table[0] == "| P(X > Y) | coinrun |"
+    rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
+    assert sorted(rows) == ["RndDreamer > Dreamer", "RndDreamer > Offline", "ValDreamer > Dreamer",
+                            "ValDreamer > Offline"]  # no rows for dreamers without runs
+    assert cell(rows["RndDreamer > Dreamer"], 1) == (1.0, 1.0, 1.0)
+    assert cell(rows["ValDreamer > Offline"], 1)[0] == 0.5
+
+
+def test_normalised_score_is_0_at_random_and_1_at_ppo(agg):
+    for game, (random, ppo) in agg.REFERENCE.items():
+        assert agg.normalise(random, game) == 0.0 and agg.normalise(ppo, game) == 1.0
+    nights = {("ValDreamer", "coinrun"): [7.45] * 3, ("ValDreamer", "caveflyer"): [4.09] * 3}
+    table = agg.iqm_table(agg.end_returns(synthetic_runs(agg, nights, day=2.67)), ["coinrun", "caveflyer"], REPS)
+    # caveflyer's day at 2.67 is below its random 2.76; IQM of (0, 0, 0, -0.068, -0.068, -0.068) trims to both
+    assert table[2].startswith("| ValDreamer | 3 | -0.03 [") and cell(table[2], 3) == (1.0, 1.0, 1.0)
 
 
 def test_no_runs_is_one_clear_line(tmp_path):
