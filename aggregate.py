@@ -86,7 +86,8 @@ def eval_episodes(summary):
     the committed benchmark's summaries (docs/benchmark/logs) lack even those keys: 5 envs x 2 episodes = 10."""
     per_point = summary.get("eval_episodes")
     if per_point is None:
-        per_point = summary["num_envs"] * summary["eval_repeats"] if "eval_repeats" in summary else 10
+        old = {"num_envs", "eval_repeats"} <= summary.keys()
+        per_point = summary["num_envs"] * summary["eval_repeats"] if old else 10
     return per_point, summary.get("final_eval_episodes") or per_point
 
 
@@ -149,11 +150,15 @@ def interval(scores, func, reps):
     (seeds, games, ...) array, or a list of them for a func of several methods' scores (resampled independently)."""
     np.random.seed(0)  # rliable resamples with numpy's global generator: a fixed seed, the same interval every run
     point, ci = rly.get_interval_estimates({"": scores}, func, reps=reps)
-    return np.squeeze(point[""]), np.squeeze(ci[""][0]), np.squeeze(ci[""][1])
+    low, high = np.squeeze(ci[""][0]), np.squeeze(ci[""][1])
+    if min(len(s) for s in (scores if isinstance(scores, list) else [scores])) < 2:
+        low, high = np.full_like(low, np.nan), np.full_like(high, np.nan)  # one seed: resampling it says nothing
+    return np.squeeze(point[""]), low, high
 
 
 def fmt(point, low, high):
-    return f"{float(point):.2f} [{float(low):.2f}, {float(high):.2f}]"
+    """'mean [low, high]', or the mean alone where there is no interval."""
+    return f"{float(point):.2f}" + ("" if np.isnan(low) else f" [{float(low):.2f}, {float(high):.2f}]")
 
 
 def normalise(score, game):

@@ -106,6 +106,8 @@ def test_gain_interval_holds_the_mean_and_narrows_with_more_seeds(agg):
         assert mean == 1.0 and low < 1.0 < high
         widths.append(high - low)
     assert widths[1] < 0.6 * widths[0]  # 1 / sqrt(5) in theory
+    one_seed = agg.end_table(agg.end_returns(synthetic_runs(agg, {("ValDreamer", "coinrun"): [3.0]})), REPS)[2]
+    assert one_seed.endswith("| 2.00 | 2.00 | 3.00 | 3.00 | 1.00 | 1.00 |")  # no interval from one seed
 
 
 def test_probability_of_improvement(agg):
