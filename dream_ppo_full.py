@@ -66,8 +66,10 @@ class Args:
     """first training level"""
     distribution_mode: str = "easy"
     """ProcGen difficulty (Sec. 5.1)"""
-    eval_repeats: int = 5
-    """test repetition: episodes per evaluation environment (Table 2)"""
+    eval_episodes: int = 25
+    """episodes per evaluation, on test levels and as many on training levels (Table 2: 5 envs x 5 test repetition)"""
+    final_eval_episodes: Optional[int] = None
+    """episodes of the evaluations that end the day and the night (default: --eval-episodes)"""
     fail_penalty: Optional[float] = None
     """penalty for non-successful episodes (Table 2; default -10 for coinrun and caveflyer, else 0)"""
     reward_scale: Optional[float] = None
@@ -253,20 +255,24 @@ FAIL_PENALTY = {"coinrun": -10.0, "caveflyer": -10.0}  # Table 2; every other ga
 REWARD_SCALE = {"chaser": 25.0}  # Table 2; every other game: 1
 
 
+def make_envs(args, num_envs, num_levels, rand_seed):
+    """Vectorised ProcGen envs; rand_seed fixes the sequence of levels each env plays."""
+    from procgen import ProcgenEnv
+
+    return ProcgenEnv(num_envs=num_envs, env_name=args.env_id, num_levels=num_levels, start_level=args.start_level,
+                      distribution_mode=args.distribution_mode, rand_seed=rand_seed)
+
+
 class Runner:
-    """Vectorised ProcGen envs and what acting carries between steps: last frame, is_first, latent, returns."""
+    """The training envs and what acting carries between steps: last frame, is_first, latent, returns."""
 
     def __init__(self, args, num_levels, rand_seed):
-        from procgen import ProcgenEnv
-
-        self.envs = ProcgenEnv(num_envs=args.num_envs, env_name=args.env_id, num_levels=num_levels,
-                               start_level=args.start_level, distribution_mode=args.distribution_mode,
-                               rand_seed=rand_seed)
+        self.envs = make_envs(args, args.num_envs, num_levels, rand_seed)
         self.fail_penalty = FAIL_PENALTY.get(args.env_id, 0.0) if args.fail_penalty is None else args.fail_penalty
         self.reward_scale = REWARD_SCALE.get(args.env_id, 1.0) if args.reward_scale is None else args.reward_scale
         self.obs = self.envs.reset()["rgb"]  # (E, 64, 64, 3) uint8
         self.is_first = np.ones(args.num_envs, bool)
-        self.h_next = None  # world-model h for the next step, set by act()
+        self.h_next = None  # world-model h for the next step, set by play_day()
         self.ep_return = np.zeros(args.num_envs)
         self.ep_length = np.zeros(args.num_envs, np.int64)
 
@@ -603,48 +609,56 @@ def ppo_loss(agent, feat, action, logp_b, logp_start, adv, target, mask, args):
     return loss, stats
 
 
-@torch.no_grad()
-def act(wm, agent, runner, device, greedy=False):
-    """Encode the runner's frames into s_t = (h_t, z_t ~ q(h_t, o_t)) and sample a_t ~ pi(s_t)."""
-    obs = torch.as_tensor(runner.obs, device=device).permute(0, 3, 1, 2)
-    first = torch.as_tensor(runner.is_first, device=device)[:, None]
-    # float32 on the CPU: for 5 frames a call, casting every weight to bf16 costs more than it saves
-    with autocast(device) if device.type == "cuda" else contextlib.nullcontext():
-        h_start = wm.initial_h(len(obs))
-        h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
-        z = sample_one_hot(wm.posterior(h, wm.encode(obs)))
-        feat = feature(h, z)
-        dist = agent.policy(feat)
-        action = dist.probs.argmax(-1) if greedy else dist.sample()
-        runner.h_next = wm.img_step(h, z, action).float()
-        return feat.float(), action, dist.log_prob(action), agent.value(feat)
+@contextlib.contextmanager
+def acting(device, *models):
+    """no_grad and autocast around a whole acting loop, so that each weight is cast to bf16 once per loop rather
+    than at every step: autocast keeps its casts of weights that require grad until its context ends. Frozen
+    weights (the world model at night) are marked as requiring grad for the loop; under no_grad nothing else changes.
+    """
+    frozen = [p for model in models for p in model.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        with torch.no_grad(), autocast(device):
+            yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
+def act(wm, agent, obs, h):
+    """s_t = (h_t, z_t ~ q(h_t, o_t)) of (N, 64, 64, 3) uint8 frames, a_t ~ pi(s_t), and h_{t+1} = f(h_t, z_t, a_t)."""
+    z = sample_one_hot(wm.posterior(h, wm.encode(torch.as_tensor(obs, device=h.device).permute(0, 3, 1, 2))))
+    feat = feature(h, z)
+    dist = agent.policy(feat)
+    action = dist.sample()
+    return feat.float(), action, dist.log_prob(action), wm.img_step(h, z, action).float()
 
 
 def play_day(wm, agent, runner, steps, device, on_episode):
     """T_d / num_envs steps of every env: replay rows (T, E, ...) and the PPO batch with GAE (gamma=0.99)."""
-    rows, feats, values, logps = [], [], [], []
-    for _ in range(steps):
-        feat, action, logp, value = act(wm, agent, runner, device)
-        row, finished = runner.step(action.cpu().numpy())
-        row["logp"] = logp.cpu().numpy()
-        rows.append(row), feats.append(feat), values.append(value), logps.append(logp)
-        for _, ret, length in finished:
-            on_episode(ret, length)
+    rows, feats, logps = [], [], []
+    with acting(device, wm, agent):
+        h_start = wm.initial_h(len(runner.obs)).float()  # the state at an episode start, once per epoch
+        for t in range(steps + 1):  # the state after the last step only bootstraps the value
+            first = torch.as_tensor(runner.is_first, device=device)[:, None]
+            h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
+            feat, action, logp, h_next = act(wm, agent, runner.obs, h)
+            feats.append(feat)
+            if t == steps:
+                break
+            runner.h_next = h_next
+            row, finished = runner.step(action.cpu().numpy())
+            row["logp"] = logp.cpu().numpy()
+            rows.append(row), logps.append(logp)
+            for _, ret, length in finished:
+                on_episode(ret, length)
+        value = agent.value(torch.stack(feats))  # (T + 1, E): the critic once, for every state of the epoch
     rows = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    bootstrap = act_value(wm, agent, runner, device)
-    return rows, dict(feat=torch.stack(feats), logp=torch.stack(logps), value=torch.stack(values),
+    return rows, dict(feat=torch.stack(feats[:-1]), logp=torch.stack(logps), value=value[:-1],
                       action=torch.as_tensor(rows["action"], device=device),
                       reward=torch.as_tensor(rows["reward"], device=device),
-                      cont=torch.as_tensor(~rows["terminal"], device=device).float(), bootstrap=bootstrap)
-
-
-@torch.no_grad()
-def act_value(wm, agent, runner, device):
-    """v(s) of the runner's current frames, leaving the runner as it is."""
-    h_next = runner.h_next
-    value = act(wm, agent, runner, device)[3]
-    runner.h_next = h_next
-    return value
+                      cont=torch.as_tensor(~rows["terminal"], device=device).float(), bootstrap=value[-1])
 
 
 def ppo_batch(traj, gamma, args, mask=None, trace=None):
@@ -793,16 +807,36 @@ def night_experience(wm, agent, replay, args, rng):
 
 
 # --- evaluation, checkpoints
-def evaluate(wm, agent, args, num_levels, rand_seed, device):
-    """Raw returns of the first eval_repeats episodes of each of num_envs fresh envs (the same levels each time)."""
-    runner = Runner(args, num_levels, rand_seed)
-    returns = [[] for _ in range(args.num_envs)]
-    while min(len(r) for r in returns) < args.eval_repeats:
-        for i, ret, _ in runner.step(act(wm, agent, runner, device)[1].cpu().numpy())[1]:
-            returns[i].append(ret)
-    runner.envs.close()
-    returns = np.array([r[: args.eval_repeats] for r in returns])
-    return float(returns.mean()), float(returns.std())
+def evaluate(wm, agent, args, episodes, device):
+    """Raw returns of `episodes` episodes on the full level distribution (test) and as many on the training
+    levels (train), played at once: one fresh env per episode, only its first episode counted, and the frames of
+    every env still in its first episode go through the world model and the actor in one call per step. The
+    envs' levels follow from --seed alone, so every evaluation of a run plays the same levels."""
+    envs = (make_envs(args, episodes, 0, args.seed + 2_000_000),
+            make_envs(args, episodes, args.num_levels, args.seed + 1_000_000))
+    obs = np.concatenate([e.reset()["rgb"] for e in envs])  # (2 * episodes, 64, 64, 3): test envs, then train
+    returns, playing = np.zeros(2 * episodes), np.ones(2 * episodes, bool)
+    action = np.zeros(2 * episodes, np.int64)  # a finished env keeps getting its last action; nothing counts
+    with acting(device, wm, agent):
+        h = wm.initial_h(2 * episodes).float()  # (envs still playing, deter)
+        while playing.any():
+            active = np.flatnonzero(playing)
+            _, active_action, _, h_next = act(wm, agent, obs[active], h)
+            action[active] = active_action.cpu().numpy()
+            steps = [e.step(part) for e, part in zip(envs, np.split(action, 2))]
+            obs = np.concatenate([s[0]["rgb"] for s in steps])
+            reward, done = (np.concatenate([s[i] for s in steps]) for i in (1, 2))
+            returns[active] += reward[active]
+            playing[active] = ~done[active]
+            h = h_next[torch.as_tensor(~done[active], device=device)]
+    for e in envs:
+        e.close()
+    result = {}
+    for split, r in (("test", returns[:episodes]), ("train", returns[episodes:])):
+        se = float(r.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else None  # standard error of the mean
+        result.update({f"{split}_return": float(r.mean()), f"{split}_return_std": float(r.std()),
+                       f"{split}_return_se": se})
+    return result
 
 
 def image_grid(frames):
@@ -816,11 +850,11 @@ def check_args(args):
     """One clear line for input that cannot run."""
     if args.env_id not in ENV_NAMES:
         sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
-    positive = ("num_envs", "eval_repeats", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins",
-                "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len", "night_updates",
-                "dream_batch_size", "horizon", "image_every", "night_eval_every")
+    positive = ("num_envs", "eval_episodes", "final_eval_episodes", "deter", "stoch", "classes", "units", "cnn_depth",
+                "reward_bins", "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len",
+                "night_updates", "dream_batch_size", "horizon", "image_every", "night_eval_every")
     for name in positive:
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("day_epochs", "wm_updates", "night_epochs", "num_levels", "start_level"):
         if getattr(args, name) < 0:
@@ -957,7 +991,8 @@ def main(args):
 
     def log(prefix, metrics, step=None):
         for k, v in metrics.items():
-            writer.add_scalar(f"{prefix}/{k}", v, progress["global_step"] if step is None else step)
+            if v is not None:
+                writer.add_scalar(f"{prefix}/{k}", v, progress["global_step"] if step is None else step)
 
     def last_eval(result):
         return f"step {progress['global_step']} | test {result['test_return']:.2f} train {result['train_return']:.2f}"
@@ -965,11 +1000,11 @@ def main(args):
     def on_episode(ret, length):
         log("charts", dict(episodic_return=ret, episodic_length=length))
 
-    def run_eval():
-        test_mean, test_std = evaluate(wm, agent, args, 0, args.seed + 2_000_000, device)
-        train_mean, train_std = evaluate(wm, agent, args, args.num_levels, args.seed + 1_000_000, device)
-        result = dict(test_return=test_mean, test_return_std=test_std, train_return=train_mean,
-                      train_return_std=train_std)
+    final_eval_episodes = args.final_eval_episodes or args.eval_episodes
+
+    def run_eval(final):
+        """Evaluate; the evaluations that end the day and the night play final_eval_episodes."""
+        result = evaluate(wm, agent, args, final_eval_episodes if final else args.eval_episodes, device)
         log("eval", result)
         return result
 
@@ -999,7 +1034,7 @@ def main(args):
             episodes += len(finished)
             progress["global_step"] += args.num_envs
         progress["seed_done"] = True
-        progress["day_end"] = run_eval()  # the untrained agent, at the start of the day
+        progress["day_end"] = run_eval(final=args.day_epochs == 0)  # the untrained agent, at the start of the day
     phase_start, first_epoch = time.time(), progress["day_epoch"]
     while progress["day_epoch"] < args.day_epochs:
         epoch_start = time.time()
@@ -1023,7 +1058,7 @@ def main(args):
                 heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
                                                     low=old_rows), device)
                 log("world_model/heldout", wm.loss(heldout, args)[1])
-        progress["day_end"] = run_eval()
+        progress["day_end"] = run_eval(final=progress["day_epoch"] + 1 == args.day_epochs)
         progress["day_epoch"] += 1
         progress["day_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
@@ -1060,7 +1095,7 @@ def main(args):
                     writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
                                      progress["global_step"], dataformats="HWC")
         if epoch % args.night_eval_every == 0 or epoch == args.night_epochs:
-            progress["night_end"] = run_eval()
+            progress["night_end"] = run_eval(final=epoch == args.night_epochs)
         progress["night_epoch"] = epoch
         progress["night_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start,
@@ -1075,8 +1110,9 @@ def main(args):
         method=METHOD, exp_name=args.exp_name, env_id=args.env_id, seed=args.seed, run_name=run_name,
         day_epochs=progress["day_epoch"], night_epochs=progress["night_epoch"], global_step=progress["global_step"],
         replay_frames=replay.rows * args.num_envs,
-        day_end_test_return=day_end.get("test_return"), day_end_train_return=day_end.get("train_return"),
-        night_end_test_return=night_end.get("test_return"), night_end_train_return=night_end.get("train_return"),
+        eval_episodes=args.eval_episodes, final_eval_episodes=final_eval_episodes,
+        **{f"{phase}_end_{split}_return{stat}": end.get(f"{split}_return{stat}") for phase, end in
+           (("day", day_end), ("night", night_end)) for split in ("test", "train") for stat in ("", "_se")},
         day_seconds=progress["day_seconds"], night_seconds=progress["night_seconds"],
         day_env_steps_per_s=progress["day_env_steps"] / max(progress["day_seconds"], 1e-9),
         night_transitions_per_s=progress["night_transitions"] / max(progress["night_seconds"], 1e-9),

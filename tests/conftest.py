@@ -18,7 +18,7 @@ from shared_code import SCRIPTS as METHOD_SCRIPTS, load_script  # noqa: E402,F40
 TINY = ["--env-id", "chaser", "--num-envs", "2", "--seed-episodes", "1", "--day-epochs", "2", "--day-steps", "100",
         "--wm-updates", "2", "--wm-batch-size", "4", "--seq-len", "8", "--night-epochs", "2", "--night-updates", "2",
         "--dream-batch-size", "4", "--horizon", "4", "--deter", "32", "--stoch", "4", "--classes", "4",
-        "--units", "32", "--cnn-depth", "4", "--eval-repeats", "1", "--image-every", "1", "--no-cuda"]
+        "--units", "32", "--cnn-depth", "4", "--eval-episodes", "2", "--image-every", "1", "--no-cuda"]
 
 
 def run_script(script, *flags, timeout=600):

@@ -7,7 +7,7 @@ TABLES = dict(stoch=32, classes=32, deter=512, cnn_depth=32, units=512, day_lr=5
               reward_bins=255, bins_extreme=20.0, kl_dyn_scale=0.5, kl_rep_scale=0.1, vf_coef=0.5, ent_coef=0.001,
               gamma=0.99, gae_lambda=0.95, clip_coef=0.2, max_grad_norm=0.5, update_epochs=4, seed_episodes=5,
               day_epochs=200, wm_updates=20, day_steps=5000, wm_batch_size=100, seq_len=25, night_epochs=200,
-              night_updates=26, dream_batch_size=12, horizon=16, eval_repeats=5, num_envs=5, free_nats=1.0,
+              night_updates=26, dream_batch_size=12, horizon=16, eval_episodes=25, num_envs=5, free_nats=1.0,
               unimix=0.01, num_levels=200, start_level=0, distribution_mode="easy", env_id="coinrun", seed=1,
               log_dir="runs", eps_dream=None, fail_penalty=None, reward_scale=None)
 SWING, DEEPDREAM, VALUE = dict(p_swing=0.5), dict(dd_steps=10, dd_step_size=0.1), dict(vd_steps=10, vd_step_size=0.5)

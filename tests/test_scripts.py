@@ -49,6 +49,7 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
     for key in SUMMARY_KEYS:
         assert summary[key] is not None, key
     assert summary["day_epochs"] == 2 and summary["night_epochs"] == 2 and summary["env_id"] == "chaser"
+    assert summary["eval_episodes"] == summary["final_eval_episodes"] == 2
     events = EventAccumulator(run_dir, size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     scalars, images = events.Tags()["scalars"], events.Tags()["images"]
@@ -144,6 +145,8 @@ def sha(path):
     (["--env-id", "pong"], "unknown --env-id 'pong'; choose one of: bigfish"),
     (["--wm-batch-size", "0"], "--wm-batch-size must be positive"),
     (["--horizon", "-3"], "--horizon must be positive"),
+    (["--eval-episodes", "0"], "--eval-episodes must be positive, got 0"),
+    (["--final-eval-episodes", "-2"], "--final-eval-episodes must be positive, got -2"),
     (["--day-steps", "101"], "must be a multiple of --num-envs"),
     (["--load-day-checkpoint", "/nonexistent/day.pt"], "no checkpoint at /nonexistent/day.pt"),
     (["--resume"], "nothing to resume"),

@@ -81,3 +81,20 @@ def test_decoder_and_encoder_shapes(mod):
     assert [m.out_channels for m in full.encoder if isinstance(m, torch.nn.Conv2d)] == [32, 64, 128, 256]
     assert [m.out_channels for m in full.decoder if isinstance(m, torch.nn.ConvTranspose2d)] == [128, 64, 32, 3]
     assert (full.reward_head[-1].weight == 0).all() and full.bins[0] == -20 and full.bins[-1] == 20
+
+
+def test_gru_matches_dreamerv3s_layernorm_gru_with_update_gate_bias_minus_one(mod):
+    """h' = u * tanh(sigmoid(r) * c) + (1 - u) * h, u = sigmoid(g - 1), [r, c, g] = LN(W [x, h])."""
+    torch.manual_seed(0)
+    gru = mod.GRUCell(6, 4)
+    torch.nn.init.normal_(gru.norm.weight), torch.nn.init.normal_(gru.norm.bias)
+    x, h = torch.randn(5, 6), torch.randn(5, 4)
+    parts = torch.nn.functional.layer_norm(torch.cat([x, h], -1) @ gru.linear.weight.T, (12,), gru.norm.weight,
+                                           gru.norm.bias, eps=1e-3)
+    reset, cand, update = parts.split(4, -1)
+    update = 1 / (1 + torch.exp(-(update - 1)))
+    expected = update * torch.tanh(torch.sigmoid(reset) * cand) + (1 - update) * h
+    assert torch.allclose(gru(x, h), expected, atol=1e-6)
+    with torch.no_grad():  # all gates at zero: the state keeps 1 - sigmoid(-1) = 73% of itself
+        gru.linear.weight.zero_(), gru.norm.bias.zero_()
+    assert torch.allclose(gru(x, h), (1 - torch.sigmoid(torch.tensor(-1.0))) * h, atol=1e-6)
