@@ -1,5 +1,6 @@
 """Eqs. 6-8 against a plain reference, and the update's minibatching."""
 import numpy as np
+import pytest
 import torch
 
 from conftest import tiny_args
@@ -70,3 +71,18 @@ def test_update_improves_the_surrogate_and_uses_b_a_times_h_minibatches(mod, mon
     with torch.no_grad():
         assert agent.policy(feat).probs[:, 3].mean() > 1.5 / 15
     assert set(stats) == {"policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "return_scale"}
+
+
+def test_return_scale_is_updated_on_every_minibatch(mod):
+    """DreamerV3 updates P at every gradient step: after 4 iterations x 26 minibatches of returns spanning 0..10,
+    P = 10 (1 - 0.99^104), not the 10 (1 - 0.99) of one update per PPO update."""
+    args, agent, feat, action, logp, adv, _ = random_batch(mod, 4992)
+    target = (torch.arange(4992) % 2 * 10).float()  # every minibatch's 5th-95th percentile range is 10
+    batch = dict(feat=feat, action=action, logp=logp, advantage=adv, target=target, mask=torch.ones(4992))
+    args.dream_batch_size, args.horizon = 12, 16
+    scale = mod.ReturnScale(0.99)
+    stats = mod.ppo_update(agent, torch.optim.Adam(agent.parameters()), batch, args, scale)
+    assert stats["return_scale"] == pytest.approx(10 * (1 - 0.99 ** (4 * 26)), rel=1e-5)
+    empty = dict(batch, mask=torch.zeros(4992))  # nothing to train on: P stays as it was
+    assert mod.ppo_update(agent, torch.optim.Adam(agent.parameters()), empty, args, scale)["return_scale"] == \
+        stats["return_scale"]
