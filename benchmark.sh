@@ -10,16 +10,19 @@ usage: bash benchmark.sh [options] [-- flags passed to every script]
 
   --games "G ..."     ProcGen games (default: caveflyer chaser coinrun plunder)
   --seeds "S ..."     seeds (default: 1 2 3 4 5)
-  --methods "M ..."   nights to run (default: all): rnd deepdream value full dreamer dreamer_real offline
+  --methods "M ..."   nights to run (default: all): rnd deepdream value full dreamer dreamer_real offline;
+                      --methods "" runs the days alone
   --workers N         runs at a time (default: 1); each gets nproc/N threads unless OMP_NUM_THREADS is set
   --log-dir DIR       where the runs go (default: runs/benchmark)
   --dry-run           print the commands, run nothing
   -h, --help          this text
 
-Flags after -- go to every script, e.g. the README's quick CPU configuration (the run in docs/benchmark):
+Flags after -- go to every script, e.g. the README's quick CPU configuration, 100 + 100 evaluation
+episodes every 10th night epoch and 200 + 200 at the ends of the day and of the night:
   bash benchmark.sh --games "coinrun chaser" --workers 2 -- --day-epochs 30 --night-epochs 30 \
-      --night-eval-every 5 --eval-repeats 2 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 \
-      --stoch 16 --classes 16
+      --night-eval-every 10 --eval-episodes 100 --final-eval-episodes 200 --wm-batch-size 16 --deter 256 \
+      --units 256 --cnn-depth 16 --stoch 16 --classes 16
+(The committed run in docs/benchmark predates --eval-episodes: it evaluated 10 + 10 episodes a point.)
 EOF
 }
 
