@@ -300,14 +300,15 @@ def draw_panel(ax, runs, methods, game, reps):
     ax.grid(alpha=0.3)
 
 
-def draw_figure(runs, methods, title, path, reps):
-    """One panel per game (two to a row), a shared legend below, 460 px a panel at README width."""
+def draw_figure(runs, methods, title, path, reps, panel=draw_panel, x_label=X_LABEL):
+    """One panel per game (two to a row), a shared legend below, 460 px a panel at README width. panel draws one
+    game's lines (tools/day_study.py draws days alone)."""
     games = sorted({game for (_, game, _) in runs})
     cols, rows = min(len(games), 2), math.ceil(len(games) / 2)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 1.2 + 3.2 * rows), squeeze=False, layout="constrained")
     for ax, game in zip(axes.flat, games):
-        draw_panel(ax, runs, methods, game, reps)
-        ax.set_xlabel(X_LABEL, fontsize=9)
+        panel(ax, runs, methods, game, reps)
+        ax.set_xlabel(x_label, fontsize=9)
         ax.set_ylabel(Y_LABEL, fontsize=9)
     for ax in axes.flat[len(games):]:
         ax.set_visible(False)
