@@ -7,6 +7,7 @@ state is, with probability 1/H, transformed by random swing (Eq. 3), DeepDream (
 diversification (Eq. 5), one of the three drawn uniformly (the supplementary material's Fig. 5).
 """
 import contextlib
+import copy
 import json
 import os
 import random
@@ -23,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 
 @dataclass
@@ -623,7 +625,7 @@ def act(wm, agent, runner, device, greedy=False):
 def play_day(wm, agent, runner, steps, device, on_episode):
     """T_d / num_envs steps of every env: replay rows (T, E, ...) and the PPO batch with GAE (gamma=0.99)."""
     rows, feats, values, logps = [], [], [], []
-    for _ in range(steps):
+    for _ in bar(steps, "acting"):
         feat, action, logp, value = act(wm, agent, runner, device)
         row, finished = runner.step(action.cpu().numpy())
         row["logp"] = logp.cpu().numpy()
@@ -875,6 +877,12 @@ def save_checkpoint(path, state):
     os.replace(path + ".tmp", path)
 
 
+def hms(seconds):
+    """H:MM:SS, hours past 24 included."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 class Progress:
     """One line per epoch with elapsed time and the phase's ETA."""
 
@@ -885,9 +893,61 @@ class Progress:
         now = time.time()
         done = epoch - first_epoch
         eta = (now - phase_start) / max(done, 1) * (total - epoch)
-        fmt = lambda s: time.strftime("%H:%M:%S", time.gmtime(s))
-        print(f"[{phase} {epoch}/{total}] {text} | elapsed {fmt(now - self.start)} | {phase} eta {fmt(eta)}",
+        print(f"[{phase} {epoch}/{total}] {text} | elapsed {hms(now - self.start)} | {phase} eta {hms(eta)}",
               flush=True)
+
+
+def bar(steps, desc):
+    """A progress bar over range(steps), or an iterable, on a terminal; nothing elsewhere (CI, benchmark logs)."""
+    return tqdm(range(steps) if isinstance(steps, int) else steps, desc=desc, leave=False, disable=None)
+
+
+# The README's quick configuration: day and night in minutes on 2 CPU cores, at reduced length and model size.
+QUICK_FLAGS = ("--day-epochs 30 --night-epochs 30 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 "
+               "--stoch 16 --classes 16")
+
+
+def night_evaluates(epoch, args):
+    """Whether night epoch `epoch` (counted from 1) ends with an evaluation: every night_eval_every-th and the last."""
+    return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
+
+
+def remaining_seconds(args, progress, rates):
+    """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
+
+    rates: seconds per evaluation (eval), per world-model update (wm), per acting step of all envs (act) and per
+    night epoch without its evaluation (night; 0 until the night has timed one). Not counted: the day's PPO update
+    (about 1 s an epoch at the paper's scale on a CPU, next to 20 world-model updates of 4 s and two evaluations
+    of about 30 s) and the procgen steps while acting (0.2 ms, under a tenth of the networks' time).
+    """
+    day = args.day_epochs - progress["day_epoch"]
+    nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
+    evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
+    day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
+    return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
+
+
+def estimate_line(args, seconds, rates, device):
+    """The run's estimated duration and what it is made of; past about an hour on a CPU, the README's quick command."""
+    names = dict(eval="evaluation {:.1f} s", wm="world-model update {:.2f} s", act="acting step {:.3f} s",
+                 night="night epoch without evaluation {:.1f} s")
+    timed = ", ".join(name.format(rates[k]) for k, name in names.items() if rates[k])
+    line = f"estimated duration of this run on {device}: {hms(seconds)} ({timed})"
+    if device.type == "cpu" and seconds > 3600:
+        line += (f"\nfor a run of minutes on this CPU, the README's quick configuration: "
+                 f"python {os.path.basename(__file__)} --env-id {args.env_id} --seed {args.seed} {QUICK_FLAGS}")
+    return line
+
+
+def time_acting(wm, agent, runner, device, calls=3):
+    """Seconds per acting step of all envs: act() on the runner's frames, with a copy of its latent state and the
+    random state restored afterwards, so that the run goes on exactly as it would have without it."""
+    probe = copy.copy(runner)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        start = time.time()
+        for _ in range(calls):
+            act(wm, agent, probe, device)[1].cpu()
+        return (time.time() - start) / calls
 
 
 def main(args):
@@ -921,7 +981,7 @@ def main(args):
     runner = Runner(args, args.num_levels, args.seed)
     progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
                     night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
-                    night_transitions=0, day_end=None, night_end=None)
+                    night_transitions=0, eval_seconds=0.0, evals=0, day_end=None, night_end=None)
 
     replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
     if state is not None:
@@ -973,6 +1033,29 @@ def main(args):
         log("eval", result)
         return result
 
+    def evaluation():
+        start = time.time()
+        result = run_eval()
+        progress["eval_seconds"] += time.time() - start
+        progress["evals"] += 1
+        return result
+
+    # The estimate is printed once: after this process's first world-model update (with acting timed aside), or in
+    # a run with no day left, before the first night epoch's evaluation (see remaining_seconds for what it counts).
+    estimated = []
+
+    def estimate(epoch_start, night_seconds=0.0):
+        if estimated:
+            return
+        day_left = progress["day_epoch"] < args.day_epochs
+        rates = dict(eval=progress["eval_seconds"] / max(progress["evals"], 1),
+                     wm=progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
+                     act=time_acting(wm, agent, runner, device) if day_left else 0.0, night=night_seconds)
+        seconds = epoch_start - show.start + remaining_seconds(args, progress, rates)
+        with tqdm.external_write_mode():
+            print(estimate_line(args, seconds, rates, device), flush=True)
+        estimated.append(True)
+
     def checkpoint(name="checkpoint.pt"):
         writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
         replay.save(replay_dir)
@@ -999,15 +1082,17 @@ def main(args):
             episodes += len(finished)
             progress["global_step"] += args.num_envs
         progress["seed_done"] = True
-        progress["day_end"] = run_eval()  # the untrained agent, at the start of the day
+        progress["day_end"] = evaluation()  # the untrained agent, at the start of the day
     phase_start, first_epoch = time.time(), progress["day_epoch"]
     while progress["day_epoch"] < args.day_epochs:
         epoch_start = time.time()
-        for _ in range(args.wm_updates):
+        for _ in bar(args.wm_updates, "world model"):
             t0 = time.time()
             metrics = train_world_model(wm, wm_opt, replay, args, rng, device)
             progress["wm_update_seconds"] += time.time() - t0
             progress["wm_updates"] += 1
+            estimate(epoch_start)
+        estimate(epoch_start)
         if args.wm_updates:
             log("world_model", metrics)
         t0, old_rows = time.time(), replay.rows
@@ -1023,7 +1108,7 @@ def main(args):
                 heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
                                                     low=old_rows), device)
                 log("world_model/heldout", wm.loss(heldout, args)[1])
-        progress["day_end"] = run_eval()
+        progress["day_end"] = evaluation()
         progress["day_epoch"] += 1
         progress["day_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
@@ -1059,8 +1144,9 @@ def main(args):
                     pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
                     writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
                                      progress["global_step"], dataformats="HWC")
-        if epoch % args.night_eval_every == 0 or epoch == args.night_epochs:
-            progress["night_end"] = run_eval()
+        estimate(epoch_start, night_seconds=time.time() - epoch_start)
+        if night_evaluates(epoch, args):
+            progress["night_end"] = evaluation()
         progress["night_epoch"] = epoch
         progress["night_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start,
