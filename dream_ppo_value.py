@@ -349,13 +349,19 @@ class Replay:
             self.saved_rows = self.rows
 
     def load(self, folder, rows):
-        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored)."""
+        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored).
+
+        A missing or damaged chunk ends the run with one line; no file is touched.
+        """
         while self.rows < rows:
             path = os.path.join(folder, f"{self.rows:09d}.npz")
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"replay chunk {path} is missing: the checkpoint's replay is incomplete")
-            with np.load(path) as chunk:
-                self.add({k: chunk[k] for k in self.FIELDS})
+            try:
+                with np.load(path) as chunk:
+                    self.add({k: chunk[k] for k in self.FIELDS})
+            except Exception as e:
+                problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({type(e).__name__})"
+                sys.exit(f"error: replay chunk {path} {problem}, and the checkpoint's replay needs it: put back a "
+                         "good copy, or make the day again with --save-checkpoint (in a new run folder)")
         self.saved_rows = self.rows
 
 
@@ -810,7 +816,8 @@ def load_checkpoint(path, args):
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint")
+        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint: "
+                 "put back a good copy, or make it again with --save-checkpoint (in a new run folder)")
     if not isinstance(state, dict) or "world_model" not in state:
         sys.exit(f"error: {path} is not a checkpoint of these scripts")
     diff = [f"--{k.replace('_', '-')} {state['args'][k]} (this run: {getattr(args, k)})"
@@ -941,19 +948,20 @@ def main(args):
     steps_per_env = args.day_steps // args.num_envs
     loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
     replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
+    # a night started from a day checkpoint reads that day's replay; read before anything starts or is written
+    replay_dir = state["replay_dir"] if state is not None else os.path.abspath(os.path.join(run_dir, "replay"))
+    if state is not None:
+        replay.load(replay_dir, state["replay_rows"])
     runner = Runner(args, args.num_levels, args.seed)
     progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
                     night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
                     night_transitions=0, eval_seconds=0.0, evals=0, day_end=None, night_end=None)
 
-    replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
     if state is not None:
         wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
         wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
         return_scale.range = state["return_scale"]
         progress.update(state["progress"])
-        replay_dir = state["replay_dir"]  # a night started from a day checkpoint reads that day's replay
-        replay.load(replay_dir, state["replay_rows"])
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         rng.bit_generator.state = state["rng"]["generator"]

@@ -4,6 +4,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,3 +182,34 @@ def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_runs, script,
     assert sha(unfinished / "checkpoint.pt") == before == sha(day)
     assert sorted(os.listdir(unfinished)) == ["checkpoint.pt"]
 
+
+def folder_hashes(folder):
+    return {path: sha(path) for path in glob.glob(os.path.join(folder, "**"), recursive=True) if os.path.isfile(path)}
+
+
+@pytest.mark.parametrize("flag, damage", [
+    ("--resume", "truncate chunk"), ("--resume", "remove chunk"), ("--resume", "truncate checkpoint.pt"),
+    ("--load-day-checkpoint", "garbage chunk"), ("--load-day-checkpoint", "remove chunk"),
+    ("--load-day-checkpoint", "truncate day.pt"),
+])
+def test_damaged_or_missing_file_ends_the_run_in_one_line_and_changes_nothing(tiny_runs, flag, damage, tmp_path):
+    source, _, _ = tiny_runs("dream_ppo_value.py")  # the code that reads checkpoints and replays is shared
+    run_dir = tmp_path / "runs" / "mine"
+    shutil.copytree(source, run_dir)
+    os.remove(run_dir / "summary.json")  # unfinished, so that --resume continues it
+    action, name = damage.split()
+    path = str(run_dir / name) if name.endswith(".pt") else sorted(glob.glob(str(run_dir / "replay" / "*.npz")))[1]
+    if action == "remove":
+        os.remove(path)
+    else:
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2] if action == "truncate" else os.urandom(len(data)))
+    before = folder_hashes(run_dir)
+    where = ["--log-dir", str(tmp_path / "runs"), "--run-name", "mine"] if flag == "--resume" else \
+        ["--log-dir", str(tmp_path / "night"), flag, str(run_dir)]
+    out = run_script("dream_ppo_value.py", *TINY, *where, *([flag] if flag == "--resume" else []))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and path in lines[0], out.stderr[-2000:]
+    assert ("is missing" if action == "remove" else "damaged") in lines[0] and "--save-checkpoint" in lines[0]
+    assert folder_hashes(run_dir) == before and not os.path.exists(tmp_path / "night")
