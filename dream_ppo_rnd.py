@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 
 @dataclass
@@ -235,10 +236,9 @@ class ReturnScale:
         self.decay, self.range = decay, 0.0
 
     def update(self, returns):
-        if not len(returns):  # a minibatch whose every step comes after a dreamed terminal
-            return max(1.0, self.range)
-        low, high = torch.quantile(returns.float(), torch.tensor([0.05, 0.95], device=returns.device))
-        self.range = self.decay * self.range + (1 - self.decay) * (high - low).item()
+        if len(returns):  # empty for a minibatch whose every step comes after a dreamed terminal
+            low, high = torch.quantile(returns.float(), torch.tensor([0.05, 0.95], device=returns.device))
+            self.range = self.decay * self.range + (1 - self.decay) * (high - low).item()
         return max(1.0, self.range)
 
 
@@ -353,13 +353,19 @@ class Replay:
             self.saved_rows = self.rows
 
     def load(self, folder, rows):
-        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored)."""
+        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored).
+
+        A missing or damaged chunk ends the run with one line; no file is touched.
+        """
         while self.rows < rows:
             path = os.path.join(folder, f"{self.rows:09d}.npz")
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"replay chunk {path} is missing: the checkpoint's replay is incomplete")
-            with np.load(path) as chunk:
-                self.add({k: chunk[k] for k in self.FIELDS})
+            try:
+                with np.load(path) as chunk:
+                    self.add({k: chunk[k] for k in self.FIELDS})
+            except Exception as e:
+                problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({type(e).__name__})"
+                sys.exit(f"error: replay chunk {path} {problem}, and the checkpoint's replay needs it: put back a "
+                         "good copy, or make the day again with --save-checkpoint (in a new run folder)")
         self.saved_rows = self.rows
 
 
@@ -637,7 +643,7 @@ def play_day(wm, agent, runner, steps, device, on_episode):
     rows, feats, logps = [], [], []
     with acting(device, wm, agent):
         h_start = wm.initial_h(len(runner.obs)).float()  # the state at an episode start, once per epoch
-        for t in range(steps + 1):  # the state after the last step only bootstraps the value
+        for t in bar(steps + 1, "acting"):  # the state after the last step only bootstraps the value
             first = torch.as_tensor(runner.is_first, device=device)[:, None]
             h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
             feat, action, logp, h_next = act(wm, agent, runner.obs, h)
@@ -747,6 +753,7 @@ def evaluate(wm, agent, args, episodes, device):
     obs = np.concatenate([e.reset()["rgb"] for e in envs])  # (2 * episodes, 64, 64, 3): test envs, then train
     returns, playing = np.zeros(2 * episodes), np.ones(2 * episodes, bool)
     action = np.zeros(2 * episodes, np.int64)  # a finished env keeps getting its last action; nothing counts
+    finished = bar(2 * episodes, "evaluation")  # counts the episodes played to their end
     with acting(device, wm, agent):
         h = wm.initial_h(2 * episodes).float()  # (envs still playing, deter)
         while playing.any():
@@ -759,6 +766,8 @@ def evaluate(wm, agent, args, episodes, device):
             returns[active] += reward[active]
             playing[active] = ~done[active]
             h = h_next[torch.as_tensor(~done[active], device=device)]
+            finished.update(int(done[active].sum()))
+    finished.close()
     for e in envs:
         e.close()
     result = {}
@@ -809,7 +818,8 @@ def load_checkpoint(path, args):
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint")
+        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint: "
+                 "put back a good copy, or make it again with --save-checkpoint (in a new run folder)")
     if not isinstance(state, dict) or "world_model" not in state:
         sys.exit(f"error: {path} is not a checkpoint of these scripts")
     diff = [f"--{k.replace('_', '-')} {state['args'][k]} (this run: {getattr(args, k)})"
@@ -839,6 +849,12 @@ def save_checkpoint(path, state):
     os.replace(path + ".tmp", path)
 
 
+def hms(seconds):
+    """H:MM:SS, hours past 24 included."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 class Progress:
     """One line per epoch with elapsed time and the phase's ETA."""
 
@@ -849,9 +865,64 @@ class Progress:
         now = time.time()
         done = epoch - first_epoch
         eta = (now - phase_start) / max(done, 1) * (total - epoch)
-        fmt = lambda s: time.strftime("%H:%M:%S", time.gmtime(s))
-        print(f"[{phase} {epoch}/{total}] {text} | elapsed {fmt(now - self.start)} | {phase} eta {fmt(eta)}",
+        print(f"[{phase} {epoch}/{total}] {text} | elapsed {hms(now - self.start)} | {phase} eta {hms(eta)}",
               flush=True)
+
+
+def bar(steps, desc):
+    """A progress bar over range(steps), or an iterable, on a terminal; nothing elsewhere (CI, benchmark logs)."""
+    return tqdm(range(steps) if isinstance(steps, int) else steps, desc=desc, leave=False, disable=None)
+
+
+# The README's quick configuration: day and night in minutes on 2 CPU cores, at reduced length and model size.
+QUICK_FLAGS = ("--day-epochs 30 --night-epochs 30 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 "
+               "--stoch 16 --classes 16")
+
+
+def night_evaluates(epoch, args):
+    """Whether night epoch `epoch` (counted from 1) ends with an evaluation: every night_eval_every-th and the last."""
+    return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
+
+
+def remaining_seconds(args, progress, rates):
+    """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
+
+    rates: seconds per evaluation (eval), per world-model update (wm), per acting step of all envs (act) and per
+    night epoch without its evaluation (night; 0 until the night has timed one). Not counted: the day's PPO update
+    (about 1 s an epoch at the paper's scale on a CPU, next to 20 world-model updates of 4 s) and the procgen steps
+    while acting (0.2 ms, under a tenth of the networks' time). The evaluations that end the day and the night play
+    final_eval_episodes and count as that many times longer (an upper bound: a bigger batch plays faster per frame).
+    """
+    day = args.day_epochs - progress["day_epoch"]
+    nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
+    evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
+    evaluations += ((day > 0) + (len(nights) > 0)) * ((args.final_eval_episodes or args.eval_episodes) /
+                                                      args.eval_episodes - 1)
+    day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
+    return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
+
+
+def estimate_line(args, seconds, rates, device):
+    """The run's estimated duration and what it is made of; past about an hour on a CPU, the README's quick command."""
+    names = dict(eval="evaluation {:.1f} s", wm="world-model update {:.2f} s", act="acting step {:.3f} s",
+                 night="night epoch without evaluation {:.1f} s")
+    timed = ", ".join(name.format(rates[k]) for k, name in names.items() if rates[k])
+    line = f"estimated duration of this run on {device}: {hms(seconds)} ({timed})"
+    if device.type == "cpu" and seconds > 3600:
+        line += (f"\nfor a run of minutes on this CPU, the README's quick configuration: "
+                 f"python {os.path.basename(__file__)} --env-id {args.env_id} --seed {args.seed} {QUICK_FLAGS}")
+    return line
+
+
+def time_acting(wm, agent, runner, device, calls=3):
+    """Seconds per acting step of all envs: act() on the runner's frames, with the random state restored afterwards,
+    so that the run goes on exactly as it would have without it."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, wm, agent):
+        h = wm.initial_h(len(runner.obs)).float()
+        start = time.time()
+        for _ in range(calls):
+            act(wm, agent, runner.obs, h)[1].cpu()
+        return (time.time() - start) / calls
 
 
 def main(args):
@@ -882,19 +953,20 @@ def main(args):
     steps_per_env = args.day_steps // args.num_envs
     loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
     replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
+    # a night started from a day checkpoint reads that day's replay; read before anything starts or is written
+    replay_dir = state["replay_dir"] if state is not None else os.path.abspath(os.path.join(run_dir, "replay"))
+    if state is not None:
+        replay.load(replay_dir, state["replay_rows"])
     runner = Runner(args, args.num_levels, args.seed)
     progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
                     night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
-                    night_transitions=0, day_end=None, night_end=None)
+                    night_transitions=0, eval_seconds=0.0, evals=0, day_end=None, night_end=None)
 
-    replay_dir = os.path.abspath(os.path.join(run_dir, "replay"))
     if state is not None:
         wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
         wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
         return_scale.range = state["return_scale"]
         progress.update(state["progress"])
-        replay_dir = state["replay_dir"]  # a night started from a day checkpoint reads that day's replay
-        replay.load(replay_dir, state["replay_rows"])
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         rng.bit_generator.state = state["rng"]["generator"]
@@ -936,10 +1008,29 @@ def main(args):
     final_eval_episodes = args.final_eval_episodes or args.eval_episodes
 
     def run_eval(final):
-        """Evaluate; the evaluations that end the day and the night play final_eval_episodes."""
+        """Evaluate, timed for the estimate; the evaluations that end the day and the night play final_eval_episodes."""
+        start = time.time()
         result = evaluate(wm, agent, args, final_eval_episodes if final else args.eval_episodes, device)
+        progress["eval_seconds"] += time.time() - start
+        progress["evals"] += 1
         log("eval", result)
         return result
+
+    # The estimate is printed once: after this process's first world-model update (with acting timed aside), or in
+    # a run with no day left, before the first night epoch's evaluation (see remaining_seconds for what it counts).
+    estimated = []
+
+    def estimate(epoch_start, night_seconds=0.0):
+        if estimated:
+            return
+        day_left = progress["day_epoch"] < args.day_epochs
+        rates = dict(eval=progress["eval_seconds"] / max(progress["evals"], 1),
+                     wm=progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
+                     act=time_acting(wm, agent, runner, device) if day_left else 0.0, night=night_seconds)
+        seconds = epoch_start - show.start + remaining_seconds(args, progress, rates)
+        with tqdm.external_write_mode():
+            print(estimate_line(args, seconds, rates, device), flush=True)
+        estimated.append(True)
 
     def checkpoint(name="checkpoint.pt"):
         writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
@@ -971,11 +1062,13 @@ def main(args):
     phase_start, first_epoch = time.time(), progress["day_epoch"]
     while progress["day_epoch"] < args.day_epochs:
         epoch_start = time.time()
-        for _ in range(args.wm_updates):
+        for _ in bar(args.wm_updates, "world model"):
             t0 = time.time()
             metrics = train_world_model(wm, wm_opt, replay, args, rng, device)
             progress["wm_update_seconds"] += time.time() - t0
             progress["wm_updates"] += 1
+            estimate(epoch_start)
+        estimate(epoch_start)
         if args.wm_updates:
             log("world_model", metrics)
         t0, old_rows = time.time(), replay.rows
@@ -1030,7 +1123,8 @@ def main(args):
                     pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
                     writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
                                      progress["global_step"], dataformats="HWC")
-        if epoch % args.night_eval_every == 0 or epoch == args.night_epochs:
+        estimate(epoch_start, night_seconds=time.time() - epoch_start)
+        if night_evaluates(epoch, args):
             progress["night_end"] = run_eval(final=epoch == args.night_epochs)
         progress["night_epoch"] = epoch
         progress["night_seconds"] += time.time() - epoch_start

@@ -21,8 +21,8 @@ TINY = ["--env-id", "chaser", "--num-envs", "2", "--seed-episodes", "1", "--day-
         "--units", "32", "--cnn-depth", "4", "--eval-episodes", "2", "--image-every", "1", "--no-cuda"]
 
 
-def run_script(script, *flags, timeout=600):
-    env = dict(os.environ, WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
+def run_script(script, *flags, timeout=600, **env):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", **env}
     return subprocess.run([sys.executable, os.path.join(ROOT, script), *flags], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
 

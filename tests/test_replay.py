@@ -47,8 +47,12 @@ def test_save_and_load_in_chunks(mod, tmp_path):
     loaded.load(tmp_path, 150)
     assert loaded.rows == 150 and np.array_equal(loaded.data["obs"][100:150], second["obs"])
     assert np.array_equal(loaded.data["logp"][:100], first["logp"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SystemExit, match=f"replay chunk {tmp_path}/missing/000000000.npz is missing, and the"):
         mod.Replay(500, 2).load(tmp_path / "missing", 10)
+    chunk = tmp_path / "000000100.npz"
+    chunk.write_bytes(chunk.read_bytes()[:1000])
+    with pytest.raises(SystemExit, match=f"replay chunk {chunk} is damaged"):
+        mod.Replay(500, 2).load(tmp_path, 150)
 
 
 def test_memory_grows_with_what_is_stored(mod):

@@ -4,6 +4,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def only_run(log_dir):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """tiny_runs(script) -> (run folder, summary) of one tiny run with checkpoints, made once per script."""
+    """tiny_runs(script) -> (run folder, summary, stdout) of one tiny run with checkpoints, made once per script."""
     cache = {}
 
     def get(script):
@@ -37,7 +38,7 @@ def tiny_runs(tmp_path_factory):
             assert out.returncode == 0, out.stderr[-3000:]
             run_dir = only_run(log_dir)
             with open(os.path.join(run_dir, "summary.json")) as f:
-                cache[script] = run_dir, json.load(f)
+                cache[script] = run_dir, json.load(f), out.stdout
         return cache[script]
 
     return get
@@ -45,7 +46,10 @@ def tiny_runs(tmp_path_factory):
 
 @pytest.mark.parametrize("script", METHOD_SCRIPTS)
 def test_tiny_run_finishes_day_and_night(tiny_runs, script):
-    run_dir, summary = tiny_runs(script)
+    run_dir, summary, stdout = tiny_runs(script)
+    # the estimated duration comes before the first epoch ends; under an hour, no quick command is suggested
+    assert 0 <= stdout.index("estimated duration of this run on cpu: ") < stdout.index("[day 1/2]")
+    assert "quick configuration" not in stdout
     for key in SUMMARY_KEYS:
         assert summary[key] is not None, key
     assert summary["day_epochs"] == 2 and summary["night_epochs"] == 2 and summary["env_id"] == "chaser"
@@ -70,7 +74,7 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
 
 @pytest.mark.parametrize("script", METHOD_SCRIPTS)
 def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
-    _, reference = tiny_runs(script)
+    _, reference, _ = tiny_runs(script)
     flags = [*TINY, "--day-epochs", "3", "--log-dir", str(tmp_path), "--save-checkpoint"]
     env = dict(os.environ, WANDB_MODE="disabled")
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *flags], cwd=ROOT, env=env,
@@ -106,11 +110,12 @@ PAIRS = [("dream_ppo_value.py", "offline_ppo.py"), ("offline_ppo.py", "dream_ppo
 
 @pytest.mark.parametrize("day_script, night_script", PAIRS)
 def test_night_starts_from_a_day_checkpoint(tiny_runs, day_script, night_script, tmp_path):
-    run_dir, reference = tiny_runs(day_script)
+    run_dir, reference, _ = tiny_runs(day_script)
     out = run_script(night_script, *TINY, "--log-dir", str(tmp_path), "--load-day-checkpoint", run_dir,
                      "--night-epochs", "1")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "[day" not in out.stdout and "[night 1/1]" in out.stdout
+    assert out.stdout.index("estimated duration of this run on cpu: ") < out.stdout.index("[night 1/1]")
     with open(os.path.join(only_run(tmp_path), "summary.json")) as f:
         summary = json.load(f)
     assert summary["day_end_test_return"] == reference["day_end_test_return"]
@@ -161,7 +166,7 @@ def test_bad_input_is_one_clear_line(script, flags, message, tmp_path):
 
 @pytest.mark.parametrize("script", METHOD_SCRIPTS)
 def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_runs, script, tmp_path):
-    run_dir, _ = tiny_runs(script)
+    run_dir, _, _ = tiny_runs(script)
     day = os.path.join(run_dir, "day.pt")
     before = sha(day)
     out = run_script(script, *TINY, "--deter", "64", "--log-dir", str(tmp_path), "--load-day-checkpoint", day)
@@ -179,3 +184,35 @@ def test_mismatched_or_damaged_checkpoint_is_refused_and_kept(tiny_runs, script,
     assert out.returncode != 0 and "add --resume" in out.stderr
     assert sha(unfinished / "checkpoint.pt") == before == sha(day)
     assert sorted(os.listdir(unfinished)) == ["checkpoint.pt"]
+
+
+def folder_hashes(folder):
+    return {path: sha(path) for path in glob.glob(os.path.join(folder, "**"), recursive=True) if os.path.isfile(path)}
+
+
+@pytest.mark.parametrize("flag, damage", [
+    ("--resume", "truncate chunk"), ("--resume", "remove chunk"), ("--resume", "truncate checkpoint.pt"),
+    ("--load-day-checkpoint", "garbage chunk"), ("--load-day-checkpoint", "remove chunk"),
+    ("--load-day-checkpoint", "truncate day.pt"),
+])
+def test_damaged_or_missing_file_ends_the_run_in_one_line_and_changes_nothing(tiny_runs, flag, damage, tmp_path):
+    source, _, _ = tiny_runs("dream_ppo_value.py")  # the code that reads checkpoints and replays is shared
+    run_dir = tmp_path / "runs" / "mine"
+    shutil.copytree(source, run_dir)
+    os.remove(run_dir / "summary.json")  # unfinished, so that --resume continues it
+    action, name = damage.split()
+    path = str(run_dir / name) if name.endswith(".pt") else sorted(glob.glob(str(run_dir / "replay" / "*.npz")))[1]
+    if action == "remove":
+        os.remove(path)
+    else:
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2] if action == "truncate" else os.urandom(len(data)))
+    before = folder_hashes(run_dir)
+    where = ["--log-dir", str(tmp_path / "runs"), "--run-name", "mine"] if flag == "--resume" else \
+        ["--log-dir", str(tmp_path / "night"), flag, str(run_dir)]
+    out = run_script("dream_ppo_value.py", *TINY, *where, *([flag] if flag == "--resume" else []))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and path in lines[0], out.stderr[-2000:]
+    assert ("is missing" if action == "remove" else "damaged") in lines[0] and "--save-checkpoint" in lines[0]
+    assert folder_hashes(run_dir) == before and not os.path.exists(tmp_path / "night")

@@ -49,7 +49,7 @@ def main():
                       full.value_diversification(agent, h, z, args)):
         with torch.no_grad():
             columns.append(wm.decode(full.feature(*transform)))
-    grid = full.image_grid(torch.stack(columns, 1).detach())  # rows: examples; columns as in the README
+    grid = full.image_grid(torch.stack(columns, 1).detach())  # rows: examples; columns as in docs/choices.md
     os.makedirs(os.path.dirname(os.path.abspath(cli.out)), exist_ok=True)
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(cli.out)
     print(f"wrote {cli.out}: columns = real frame, decoded state, random swing, DeepDream, value diversification")
