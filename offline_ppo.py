@@ -687,21 +687,27 @@ def dream(wm, agent, h, z, args, transform=None):
     """Dream H steps from (B,) start states with the actor; each state is transformed with probability
     eps_dream before the agent sees it, and the dream continues from the transformed state.
 
-    Returns the trajectory (H, B, ...), the mask of steps before a dreamed terminal, and up to 8
-    (before, after) pairs of transformed states for pictures.
+    Returns the trajectory (H, B, ...), the mask of steps before a dreamed terminal, up to 8 (before, after)
+    pairs of transformed states for pictures, and what the transformation did: the number of transformed
+    states and their mean change (the fraction of z's categoricals that changed class, |delta h| and
+    |v(s') - v(s)|).
     """
     eps = 1 / args.horizon if args.eps_dream is None else args.eps_dream
     feats, actions, logps = [], [], []
-    examples, n_transformed = [], 0
+    examples, changes = [], []
     for _ in range(args.horizon):
         if transform is not None:
             chosen = torch.rand(len(h), device=h.device) < eps
             if chosen.any():
-                before = feature(h[chosen], z[chosen])
+                h_in, z_in = h[chosen], z[chosen]
                 h, z = h.clone(), z.clone()
-                h[chosen], z[chosen] = transform(h[chosen], z[chosen])
-                examples += list(zip(before, feature(h[chosen], z[chosen])))[: 8 - len(examples)]
-                n_transformed += int(chosen.sum())
+                h[chosen], z[chosen] = transform(h_in, z_in)
+                before, after = feature(h_in, z_in), feature(h[chosen], z[chosen])
+                examples += list(zip(before, after))[: 8 - len(examples)]
+                with torch.no_grad(), autocast(h.device):
+                    value_change = (agent.value(after) - agent.value(before)).abs()
+                changes.append(torch.stack([(z[chosen].argmax(-1) != z_in.argmax(-1)).float().mean(-1),
+                                            (h[chosen] - h_in).abs().mean(-1), value_change], -1))
         with torch.no_grad(), autocast(h.device):
             feat = feature(h, z)
             dist = agent.policy(feat)
@@ -718,7 +724,10 @@ def dream(wm, agent, h, z, args, transform=None):
                 reward=reward, cont=(cont_logit > 0).float(), bootstrap=value[-1])
     # A step is trained on while no earlier step of its dream ended (the terminal step itself counts).
     mask = torch.cat([torch.ones_like(traj["cont"][:1]), torch.cumprod(traj["cont"], 0)[:-1]])
-    return traj, mask, examples, n_transformed
+    changes = torch.cat(changes) if changes else torch.zeros(0, 3)
+    transformed = dict(count=len(changes), **(dict(zip(("z_changed", "h_change", "value_change"),
+                                                        changes.mean(0).tolist())) if len(changes) else {}))
+    return traj, mask, examples, transformed
 
 
 # --- offline PPO on the real replay (GePPO)
@@ -749,7 +758,7 @@ def night_experience(wm, agent, replay, args, rng):
                 cont=1 - rows["terminal"].float(), bootstrap=value[-1])
     trace = torch.cat([weights[1:], torch.ones_like(weights[:1])])  # A_t = delta_t + gamma lambda c_{t+1} A_{t+1}
     mask = torch.ones_like(traj["reward"])
-    return ppo_batch(traj, 1 - 1 / H, args, mask, trace), traj, mask, [], 0
+    return ppo_batch(traj, 1 - 1 / H, args, mask, trace), traj, mask, [], dict(count=0)
 
 
 # --- evaluation, checkpoints
@@ -1116,14 +1125,16 @@ def main(args):
     phase_start, first_epoch = time.time(), progress["night_epoch"]
     while progress["night_epoch"] < args.night_epochs:
         epoch_start = time.time()
-        batch, traj, mask, examples, n_transformed = night_experience(wm, agent, replay, args, rng)
+        batch, traj, mask, examples, transformed = night_experience(wm, agent, replay, args, rng)
         progress["night_transitions"] += mask.numel()
         progress["global_step"] += mask.numel()
         log("losses", ppo_update(agent, agent_opt, batch, args, return_scale))
         log("dream", dict(reward_mean=masked_mean(traj["reward"], mask).item(),
                           terminal_rate=masked_mean(1 - traj["cont"], mask).item(),
-                          valid_fraction=mask.mean().item(), transformed_fraction=n_transformed / mask.numel(),
-                          value_mean=masked_mean(traj["value"], mask).item()))
+                          valid_fraction=mask.mean().item(),
+                          transformed_fraction=transformed.pop("count") / mask.numel(),
+                          value_mean=masked_mean(traj["value"], mask).item(),
+                          **{f"transform_{k}": v for k, v in transformed.items()}))
         epoch = progress["night_epoch"] + 1
         if epoch % args.image_every == 0 or epoch in (1, args.night_epochs):
             with torch.no_grad():

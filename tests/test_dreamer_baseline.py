@@ -19,8 +19,8 @@ def setup(init_states):
 
 def test_no_transformation():
     args, wm, agent, replay = setup("random")
-    batch, traj, mask, examples, n = mod.night_experience(wm, agent, replay, args, np.random.default_rng(0))
-    assert n == 0 and examples == [] and traj["feat"].shape[:2] == (args.horizon, 15)
+    batch, traj, mask, examples, transformed = mod.night_experience(wm, agent, replay, args, np.random.default_rng(0))
+    assert transformed == dict(count=0) and examples == [] and traj["feat"].shape[:2] == (args.horizon, 15)
 
 
 def test_real_starts_are_posterior_states_of_replayed_sequences(monkeypatch):

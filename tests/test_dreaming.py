@@ -1,4 +1,5 @@
 """Random starts (Eq. 2), the transformation probability 1/H, continuing from the transformed state, terminal masks."""
+import pytest
 import torch
 
 from conftest import tiny_args
@@ -33,9 +34,10 @@ def test_each_state_is_transformed_with_probability_one_over_h(mod):
         args.eps_dream = eps
         h, z = mod.random_starts(wm, 2000)
         seen = []
-        traj, mask, examples, n = mod.dream(wm, agent, h, z, args, transform=lambda h, z: seen.append(len(h)) or (h, z))
-        total = 2000 * 8
-        assert n == sum(seen)
+        traj, mask, examples, transformed = mod.dream(wm, agent, h, z, args,
+                                                      transform=lambda h, z: seen.append(len(h)) or (h, z))
+        total, n = 2000 * 8, transformed["count"]
+        assert n == sum(seen) and transformed["z_changed"] == transformed["h_change"] == 0  # the identity
         assert abs(n / total - expected) < 4 * (expected * (1 - expected) / total) ** 0.5
         assert len(examples) == 8 and traj["feat"].shape == (8, 2000, wm.feat_dim)
 
@@ -49,7 +51,10 @@ def test_the_dream_goes_on_from_the_transformed_state(mod):
         return h + 1.0, torch.roll(z, 1, -1)
 
     h, z = mod.random_starts(wm, 6)
-    traj, mask, examples, n = mod.dream(wm, agent, h, z, args, transform)
+    traj, mask, examples, transformed = mod.dream(wm, agent, h, z, args, transform)
+    # every categorical moved to the next class, every unit of h by 1: what the night logs as dream/transform_*
+    assert transformed["count"] == 6 * 3 and transformed["z_changed"] == 1.0
+    assert transformed["h_change"] == pytest.approx(1.0) and transformed["value_change"] >= 0
     assert torch.allclose(traj["feat"][0], mod.feature(h + 1.0, torch.roll(z, 1, -1)))  # the agent saw the new state
     h_after = traj["feat"][0, :, : args.deter]
     z_after = traj["feat"][0, :, args.deter:].reshape(6, wm.C, wm.J)

@@ -68,6 +68,8 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
     assert "dream/trajectories" in images
     transforms = script not in ("dreamer_baseline.py", "offline_ppo.py")
     assert ("dream/transformation_before_after" in images) == transforms
+    for change in ("z_changed", "h_change", "value_change"):  # what the transformation did to the states
+        assert (f"dream/transform_{change}" in scalars) == transforms
     assert "hyperparameters/text_summary" in events.Tags()["tensors"]
     assert os.path.isfile(os.path.join(run_dir, "day.pt")) and os.path.isfile(os.path.join(run_dir, "checkpoint.pt"))
 
