@@ -195,10 +195,16 @@ def unimix_logits(logits, unimix):
     return torch.log((1 - unimix) * probs + unimix / probs.shape[-1])
 
 
+def sample_index(probs):
+    """Categorical samples along the last axis, by inverse CDF (on the CPU about 10x faster than torch.multinomial)."""
+    u = torch.rand(*probs.shape[:-1], 1, device=probs.device)
+    return (probs.float().cumsum(-1) < u).sum(-1).clamp(max=probs.shape[-1] - 1)
+
+
 def sample_one_hot(logits):
     """One-hot sample with straight-through gradients."""
     probs = F.softmax(logits, -1)
-    index = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+    index = sample_index(probs)
     return F.one_hot(index, probs.shape[-1]).float() + (probs - probs.detach())  # exactly one-hot forward
 
 
@@ -634,7 +640,7 @@ def act(wm, agent, obs, h):
     z = sample_one_hot(wm.posterior(h, wm.encode(torch.as_tensor(obs, device=h.device).permute(0, 3, 1, 2))))
     feat = feature(h, z)
     dist = agent.policy(feat)
-    action = dist.sample()
+    action = sample_index(dist.probs)
     return feat.float(), action, dist.log_prob(action), wm.img_step(h, z, action).float()
 
 
@@ -711,7 +717,7 @@ def dream(wm, agent, h, z, args, transform=None):
         with torch.no_grad(), autocast(h.device):
             feat = feature(h, z)
             dist = agent.policy(feat)
-            action = dist.sample()
+            action = sample_index(dist.probs)
             h = wm.img_step(h, z, action).float()
             z = sample_one_hot(wm.prior(h))
         feats.append(feat.float()), actions.append(action), logps.append(dist.log_prob(action))

@@ -104,3 +104,13 @@ def test_return_scale_is_an_ema_of_the_percentile_range(mod):
         value = scale.update(returns)
     assert value == pytest.approx(90, rel=1e-3)
     assert mod.ReturnScale(0.99).update(torch.zeros(10)) == 1.0
+
+
+def test_sample_index_draws_from_the_categorical(mod):
+    torch.manual_seed(0)
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 1.0]])
+    draws = mod.sample_index(probs.expand(20000, 2, 4))  # (20000, 2)
+    assert draws.shape == (20000, 2) and draws.min() >= 0 and draws.max() <= 3
+    freq = torch.stack([(draws[:, 0] == k).float().mean() for k in range(4)])
+    assert torch.allclose(freq, probs[0], atol=0.015) and freq[1] == 0  # a zero-probability class never comes
+    assert (draws[:, 1] == 3).all()
