@@ -36,6 +36,10 @@ def test_night_transforms_about_one_state_in_h():
     args = tiny_args(mod, night_updates=100, dream_batch_size=20, horizon=8)
     wm = mod.WorldModel(args, 15).requires_grad_(False)
     agent = mod.Agent(wm.feat_dim, 15, args)
-    batch, traj, mask, examples, n = mod.night_experience(wm, agent, None, args, None)
+    batch, traj, mask, examples, transformed = mod.night_experience(wm, agent, None, args, None)
+    n = transformed["count"]
     assert traj["feat"].shape[:2] == (8, 2000) and abs(n / 16000 - 1 / 8) < 0.015 and len(examples) == 8
+    # what the night logs: p_swing (J - 1) / J of the categoricals change, |N(0, 1)| = sqrt(2 / pi) on h
+    assert abs(transformed["z_changed"] - 0.5 * 3 / 4) < 0.03
+    assert abs(transformed["h_change"] - (2 / torch.pi) ** 0.5) < 0.03
     assert len(batch["feat"]) == 16000
