@@ -10,12 +10,16 @@ import argparse
 import os
 import sys
 
+import matplotlib
 import numpy as np
 import torch
-from PIL import Image
 
-from shared_code import load_script
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
+from shared_code import load_script  # noqa: E402
+
+TITLES = ("real frame", "decoded state", "random swing (Eq. 3)", "DeepDream (Eq. 4)", "value diversification (Eq. 5)")
 
 
 def main():
@@ -49,10 +53,18 @@ def main():
                       full.value_diversification(agent, h, z, args)):
         with torch.no_grad():
             columns.append(wm.decode(full.feature(*transform)))
-    grid = full.image_grid(torch.stack(columns, 1).detach())  # rows: examples; columns as in docs/choices.md
+    frames = torch.stack(columns, 1).detach().clamp(0, 1).permute(0, 1, 3, 4, 2).numpy()  # (rows, columns, 64, 64, 3)
+    fig, axes = plt.subplots(len(frames), len(TITLES), figsize=(1.9 * len(TITLES), 1.9 * len(frames)), squeeze=False)
+    for row, images in zip(axes, frames):
+        for ax, image in zip(row, images):
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+    for ax, title in zip(axes[0], TITLES):
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(cli.out)), exist_ok=True)
-    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(cli.out)
-    print(f"wrote {cli.out}: columns = real frame, decoded state, random swing, DeepDream, value diversification")
+    fig.savefig(cli.out, dpi=100, metadata={"Software": None})
+    print(f"wrote {cli.out}: columns = {', '.join(TITLES)}")
 
 
 if __name__ == "__main__":
