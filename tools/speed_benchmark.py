@@ -1,6 +1,6 @@
 """Time this project's own code at the paper's model size on the current device; print a table, write JSON.
 
-    python tools/speed_benchmark.py                 # everything, about 15 minutes on 2 CPU cores
+    python tools/speed_benchmark.py                 # everything, about 10 minutes on 2 CPU cores
     python tools/speed_benchmark.py --quick         # shorter acting, no 200 + 200 evaluation, no 1M-frame replay
 
 Every row is the min / median / max of 3 repeats after a warm-up (these machines vary by 1.5-2x from one hour to
