@@ -99,6 +99,19 @@ def test_effect_is_the_paired_difference_against_the_config_before(tmp_path):
     assert rows["b"].endswith(" vs a (5 seeds) |")
 
 
+def test_a_config_can_be_compared_with_a_named_base():
+    configs, against = day_study.parse_order("a b:a c:a d")
+    assert configs == ["a", "b", "c", "d"] and against == dict(b="a", c="a", d="c")
+    tests = {"a": {1: 1.0, 2: 2.0}, "b": {1: 5.0, 2: 6.0}, "c": {1: 2.0, 2: 3.0}, "d": {1: 0.0, 2: 0.0}}
+    rows = {line.split(" | ")[0][2:]: line for line in
+            day_study.study_table(in_memory(tests), configs, REPS, against)}
+    assert cell(rows["b"], 8)[0] == 4.0 and rows["b"].endswith(" vs a (2 seeds) |")
+    assert cell(rows["c"], 8)[0] == 1.0 and rows["c"].endswith(" vs a (2 seeds) |")  # not vs b, the one before it
+    assert cell(rows["d"], 8)[0] == -2.5 and rows["d"].endswith(" vs c (2 seeds) |")
+    with pytest.raises(SystemExit, match=r"^error: --order compares b with z, which must come before it in --order$"):
+        day_study.parse_order("a b:z")
+
+
 def test_order_defaults_to_names_and_rejects_a_config_without_runs(tmp_path):
     fake_run(tmp_path, "quick", "coinrun", 1, 5.0, 5.0)
     fake_run(tmp_path, "base", "coinrun", 1, 3.0, 3.0)

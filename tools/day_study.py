@@ -5,12 +5,13 @@
 Reads day-only runs (--night-epochs 0), one folder of runs per configuration, LOG_DIR/<config>/<game>__day__<seed>/,
 as `bash benchmark.sh --methods "" --log-dir LOG_DIR/<config> -- FLAGS` lays them out; a run without summary.json
 is unfinished and skipped. --order names the configurations to study in the order their changes were made (by
-default every configuration, sorted by name). Writes:
+default every configuration, sorted by name); CONFIG:BASE compares a configuration with BASE instead of the one before
+it (a branch tried off the line, for example). Writes:
 - results.csv: one row per run, its day-end test and train return and the episodes each of them averages;
 - results.md: per configuration and game, the day-end returns (mean and 95% CI over seeds), the worst seed, the
   seeds that beat a random policy, the day's wall time, and the effect of the configuration against the one before
-  it in the order: the mean difference of day-end test return over the seeds both ran, with a CI over those pairs,
-  so that each change is measured against the one before it;
+  it in the order (or its named BASE): the mean difference of day-end test return over the seeds both ran, with a CI
+  over those pairs, so that each change is measured against the configuration it changed;
 - day_curves.png: test return against real environment steps, one line per configuration, one panel per game.
 The statistics and the figure's layout are aggregate.py's (rliable's stratified bootstrap from a fixed seed): the
 same logs give the same files byte for byte, and so do the summaries and curves that --keep-logs keeps.
@@ -37,6 +38,19 @@ X_LABEL = "real environment steps"
 def mean_over_seeds(scores):
     """The statistic of every interval here: each column's mean over the seeds (the rows)."""
     return scores.mean(axis=0)
+
+
+def parse_order(text):
+    """--order's words, "CONFIG" or "CONFIG:BASE", as (configurations, {configuration: the one it is compared with})."""
+    configs, against = [], {}
+    for word in text.split():
+        config, _, base = word.partition(":")
+        if base and base not in configs:
+            raise SystemExit(f"error: --order compares {config} with {base}, which must come before it in --order")
+        if configs:
+            against[config] = base or configs[-1]
+        configs.append(config)
+    return configs, against
 
 
 def read_study(log_dir, order=None):
@@ -87,12 +101,14 @@ def effect(runs, config, before, game, reps):
     return f"{agg.fmt(*agg.interval(gains, mean_over_seeds, reps))} vs {before} ({len(seeds)} seeds)"
 
 
-def study_table(runs, configs, reps):
-    """Markdown lines: one row per configuration and game, the games one after another, each in the given order."""
+def study_table(runs, configs, reps, against=None):
+    """Markdown lines: one row per configuration and game, the games one after another, each in the given order;
+    each configuration's effect is against against[config] (default: the configuration before it)."""
+    against = against or dict(zip(configs[1:], configs))
     lines = ["| config | game | seeds | day end, test | day end, train | worst seed, test | seeds > random "
              "| day, minutes | effect on test |", "|---|---|---|---|---|---|---|---|---|"]
     for game in sorted({game for _, game, _ in runs}):
-        for i, config in enumerate(configs):
+        for config in configs:
             summaries = list(by_seed(runs, config, game).values())
             if not summaries:
                 continue
@@ -101,12 +117,12 @@ def study_table(runs, configs, reps):
             above = f"{(ends[:, 0] > agg.REFERENCE[game][0]).sum()}/{len(ends)}" if game in agg.REFERENCE else ""
             minutes = np.mean([s.get("day_seconds", math.nan) for s in summaries]) / 60
             cells = [config, game, len(ends), agg.fmt(*test), agg.fmt(*train), f"{ends[:, 0].min():.2f}", above,
-                     f"{minutes:.1f}", effect(runs, config, configs[i - 1], game, reps) if i else ""]
+                     f"{minutes:.1f}", effect(runs, config, against[config], game, reps) if config in against else ""]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines
 
 
-def write_table(runs, configs, path, reps):
+def write_table(runs, configs, path, reps, against=None):
     """results.md: the table under a line that says what its numbers are."""
     episodes = "/".join(map(str, sorted({agg.eval_episodes(summary)[1] for summary, _ in runs.values()})))
     games = sorted({game for _, game, _ in runs} & set(agg.REFERENCE))
@@ -117,8 +133,8 @@ def write_table(runs, configs, path, reps):
              f"[95% stratified-bootstrap CI over seeds (rliable, {reps} resamples)]. Worst seed: the lowest day-end "
              f"test return. Seeds > random: seeds whose test return beats a random policy's (SPEC 8: {randoms}). "
              f"Day, minutes: mean wall time of the day. Effect on test: day-end test return minus that of the "
-             f"configuration before it, the mean over the seeds both ran [95% bootstrap CI over those pairs].", "",
-             *study_table(runs, configs, reps)]
+             f"configuration it names, the mean over the seeds both ran [95% bootstrap CI over those pairs].", "",
+             *study_table(runs, configs, reps, against)]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return lines
@@ -151,15 +167,17 @@ def main():
     parser.add_argument("--keep-logs", metavar="DIR", help="also copy each run's summary and eval curves to "
                         "DIR/<config>/<run>, small enough to commit; day_study.py DIR draws the same files")
     parser.add_argument("--order", help='configurations in the order their changes were made, e.g. "base quick"; '
-                        "each is compared with the one before it (default: every configuration, by name)")
+                        'each is compared with the one before it, or with BASE when written CONFIG:BASE (e.g. '
+                        '"base wide:base quick:base"; default: every configuration, by name)')
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples of each confidence interval")
     cli = parser.parse_args()
     logging.getLogger("tensorboard").setLevel(logging.ERROR)  # a resumed run's dropped events: see aggregate.py
-    configs, logs, unfinished = read_study(cli.log_dir, cli.order.split() if cli.order else None)
+    order, against = parse_order(cli.order) if cli.order else (None, None)
+    configs, logs, unfinished = read_study(cli.log_dir, order)
     runs = day_ends(logs, configs)
     os.makedirs(cli.out, exist_ok=True)
     write_csv(runs, os.path.join(cli.out, "results.csv"))
-    print("\n".join(write_table(runs, configs, os.path.join(cli.out, "results.md"), cli.reps)))
+    print("\n".join(write_table(runs, configs, os.path.join(cli.out, "results.md"), cli.reps, against)))
     curves = {key: agg.tag_points(curve, summary, math.inf) for key, (summary, curve) in runs.items()}
     agg.draw_figure(curves, configs, "The day alone: test return of each configuration",
                     os.path.join(cli.out, "day_curves.png"), cli.reps, panel=draw_panel, x_label=X_LABEL)
