@@ -365,13 +365,18 @@ class Replay:
 
         A missing or damaged chunk ends the run with one line; no file is touched.
         """
+        previous = None  # the chunk read last
         while self.rows < rows:
             path = os.path.join(folder, f"{self.rows:09d}.npz")
             try:
                 with np.load(path) as chunk:
                     self.add({k: chunk[k] for k in self.FIELDS})
+                previous = path
             except Exception as e:
                 problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({type(e).__name__})"
+                if previous and isinstance(e, FileNotFoundError) and any(
+                        n.endswith(".npz") and n > os.path.basename(previous) for n in os.listdir(folder)):
+                    problem += f", yet later chunks are there: {previous} was replaced by one of another length"
                 sys.exit(f"error: replay chunk {path} {problem}, and the checkpoint's replay needs it: put back a "
                          "good copy, or make the day again with --save-checkpoint (in a new run folder)")
         self.saved_rows = self.rows
@@ -931,6 +936,11 @@ def night_evaluates(epoch, args):
     return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
 
 
+def final_episodes(args):
+    """Episodes of the evaluations that end the day and the night: --final-eval-episodes, else --eval-episodes."""
+    return args.final_eval_episodes or args.eval_episodes
+
+
 def remaining_seconds(args, progress, rates):
     """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
 
@@ -943,8 +953,7 @@ def remaining_seconds(args, progress, rates):
     day = args.day_epochs - progress["day_epoch"]
     nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
     evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
-    evaluations += ((day > 0) + (len(nights) > 0)) * ((args.final_eval_episodes or args.eval_episodes) /
-                                                      args.eval_episodes - 1)
+    evaluations += ((day > 0) + (len(nights) > 0)) * (final_episodes(args) / args.eval_episodes - 1)
     day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
     return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
 
@@ -1052,7 +1061,7 @@ def main(args):
         log("charts", dict(episodic_return=ret, episodic_length=length))
         epoch_lengths.append(length)
 
-    final_eval_episodes = args.final_eval_episodes or args.eval_episodes
+    final_eval_episodes = final_episodes(args)
 
     def run_eval(final):
         """Evaluate, timed for the estimate; the evaluations that end the day and the night play final_eval_episodes."""

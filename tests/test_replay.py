@@ -49,6 +49,16 @@ def test_save_and_load_in_chunks(mod, tmp_path):
     assert np.array_equal(loaded.data["logp"][:100], first["logp"])
     with pytest.raises(SystemExit, match=f"replay chunk {tmp_path}/missing/000000000.npz is missing, and the"):
         mod.Replay(500, 2).load(tmp_path / "missing", 10)
+    first_chunk = tmp_path / "000000000.npz"
+    kept = first_chunk.read_bytes()
+    shorter = mod.Replay(500, 2)
+    shorter.add(rows(60))
+    shorter.save(tmp_path / "shorter")
+    first_chunk.write_bytes((tmp_path / "shorter" / "000000000.npz").read_bytes())  # valid, but 60 rows, not 100
+    replaced = f"chunk {tmp_path}/000000060.npz is missing, yet later chunks are there: {first_chunk} was replaced"
+    with pytest.raises(SystemExit, match=replaced):
+        mod.Replay(500, 2).load(tmp_path, 150)
+    first_chunk.write_bytes(kept)
     chunk = tmp_path / "000000100.npz"
     chunk.write_bytes(chunk.read_bytes()[:1000])
     with pytest.raises(SystemExit, match=f"replay chunk {chunk} is damaged"):
