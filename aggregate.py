@@ -301,8 +301,8 @@ def draw_panel(ax, runs, methods, game, reps):
 
 
 def draw_figure(runs, methods, title, path, reps, panel=draw_panel, x_label=X_LABEL):
-    """One panel per game (two to a row), a shared legend below, 460 px a panel at README width. panel draws one
-    game's lines (tools/day_study.py draws days alone)."""
+    """One panel per game (two to a row), a shared legend below (three columns, two under one panel), 460 px a panel
+    at README width. panel draws one game's lines (tools/day_study.py draws days alone)."""
     games = sorted({game for (_, game, _) in runs})
     cols, rows = min(len(games), 2), math.ceil(len(games) / 2)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 1.2 + 3.2 * rows), squeeze=False, layout="constrained")
@@ -316,7 +316,7 @@ def draw_figure(runs, methods, title, path, reps, panel=draw_panel, x_label=X_LA
     handles = {}
     for ax in axes.flat:
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 3),
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 1 + cols),
                fontsize=9, frameon=False)
     fig.savefig(path, dpi=100, metadata={"Software": None})  # no version stamp: the same logs, the same bytes
     plt.close(fig)
