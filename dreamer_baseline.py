@@ -204,8 +204,8 @@ def sample_index(probs):
 def sample_one_hot(logits):
     """One-hot sample with straight-through gradients."""
     probs = F.softmax(logits, -1)
-    index = sample_index(probs)
-    return F.one_hot(index, probs.shape[-1]).float() + (probs - probs.detach())  # exactly one-hot forward
+    one_hot = F.one_hot(sample_index(probs), probs.shape[-1]).float()
+    return one_hot + (probs - probs.detach()) if probs.requires_grad else one_hot  # exactly one-hot forward
 
 
 def kl_categorical(logits_p, logits_q):
@@ -388,6 +388,14 @@ class ChannelNorm(nn.LayerNorm):
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+class NCHWConv2d(nn.Conv2d):
+    """A convolution kept in the NCHW layout (the encoder's last, 8x8 -> 4x4: oneDNN's channels_last kernel for it
+    took 1.5x as long at 5 to 50 frames on the 2-core CPU, and no longer at 400)."""
+
+    def forward(self, x):
+        return super().forward(x.contiguous())
+
+
 def mlp(inp, units, out, layers=2, zero_init=False):
     net = []
     for i in range(layers):
@@ -409,8 +417,7 @@ class GRUCell(nn.Module):
     def forward(self, x, h):
         reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).float().chunk(3, -1)
         cand = torch.tanh(torch.sigmoid(reset) * cand)
-        update = torch.sigmoid(update - 1)
-        return update * cand + (1 - update) * h
+        return torch.lerp(h, cand, torch.sigmoid(update - 1))  # h + u (cand - h)
 
 
 class WorldModel(nn.Module):
@@ -423,7 +430,8 @@ class WorldModel(nn.Module):
         self.feat_dim = args.deter + args.stoch * args.classes
         chans = [3, d, 2 * d, 4 * d, 8 * d]
         self.encoder = nn.Sequential(*[m for i in range(4) for m in (
-            nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=False), ChannelNorm(chans[i + 1], eps=1e-3), nn.SiLU())])
+            (NCHWConv2d if i == 3 else nn.Conv2d)(chans[i], chans[i + 1], 4, 2, 1, bias=False),
+            ChannelNorm(chans[i + 1], eps=1e-3), nn.SiLU())])
         embed = 8 * d * 4 * 4
         self.img_in = nn.Sequential(nn.Linear(self.C * self.J + num_actions, args.units, bias=False),
                                     nn.LayerNorm(args.units, eps=1e-3), nn.SiLU())
@@ -437,7 +445,7 @@ class WorldModel(nn.Module):
         self.reward_head = mlp(self.feat_dim, args.units, args.reward_bins, zero_init=True)
         self.cont_head = mlp(self.feat_dim, args.units, 1)
         self.register_buffer("bins", torch.linspace(-args.bins_extreme, args.bins_extreme, args.reward_bins))
-        self.encoder.to(memory_format=torch.channels_last), self.decoder.to(memory_format=torch.channels_last)
+        self.encoder[:-3].to(memory_format=torch.channels_last), self.decoder.to(memory_format=torch.channels_last)
 
     def encode(self, obs):
         """(..., 3, 64, 64) uint8 -> (..., 4096) embedding of obs/255 - 0.5."""
@@ -567,6 +575,12 @@ class Agent(nn.Module):
     def policy(self, feat):
         return torch.distributions.Categorical(logits=self.actor(feat).float())
 
+    def sample(self, feat):
+        """a ~ pi(s) and log pi(a | s) for acting and dreaming, without the cost of a distribution object."""
+        logp = F.log_softmax(self.actor(feat).float(), -1)
+        action = sample_index(logp.exp())
+        return action, logp.gather(-1, action[..., None]).squeeze(-1)
+
     def value(self, feat):
         return two_hot_mean(self.critic(feat), self.bins)
 
@@ -644,9 +658,8 @@ def act(wm, agent, obs, h):
     """s_t = (h_t, z_t ~ q(h_t, o_t)) of (N, 64, 64, 3) uint8 frames, a_t ~ pi(s_t), and h_{t+1} = f(h_t, z_t, a_t)."""
     z = sample_one_hot(wm.posterior(h, wm.encode(torch.as_tensor(obs, device=h.device).permute(0, 3, 1, 2))))
     feat = feature(h, z)
-    dist = agent.policy(feat)
-    action = sample_index(dist.probs)
-    return feat.float(), action, dist.log_prob(action), wm.img_step(h, z, action).float()
+    action, logp = agent.sample(feat)
+    return feat.float(), action, logp, wm.img_step(h, z, action).float()
 
 
 def play_day(wm, agent, runner, steps, device, on_episode):
@@ -655,8 +668,12 @@ def play_day(wm, agent, runner, steps, device, on_episode):
     with acting(device, wm, agent):
         h_start = wm.initial_h(len(runner.obs)).float()  # the state at an episode start, once per epoch
         for t in bar(steps + 1, "acting"):  # the state after the last step only bootstraps the value
-            first = torch.as_tensor(runner.is_first, device=device)[:, None]
-            h = h_start if runner.h_next is None else torch.where(first, h_start, runner.h_next)
+            if runner.h_next is None or runner.is_first.all():
+                h = h_start
+            elif runner.is_first.any():
+                h = torch.where(torch.as_tensor(runner.is_first, device=device)[:, None], h_start, runner.h_next)
+            else:
+                h = runner.h_next
             feat, action, logp, h_next = act(wm, agent, runner.obs, h)
             feats.append(feat)
             if t == steps:
@@ -721,11 +738,10 @@ def dream(wm, agent, h, z, args, transform=None):
                                             (h[chosen] - h_in).abs().mean(-1), value_change], -1))
         with torch.no_grad(), autocast(h.device):
             feat = feature(h, z)
-            dist = agent.policy(feat)
-            action = sample_index(dist.probs)
+            action, logp = agent.sample(feat)
             h = wm.img_step(h, z, action).float()
             z = sample_one_hot(wm.prior(h))
-        feats.append(feat.float()), actions.append(action), logps.append(dist.log_prob(action))
+        feats.append(feat.float()), actions.append(action), logps.append(logp)
     feats.append(feature(h, z))
     with torch.no_grad(), autocast(h.device):  # heads and critic once, for all H + 1 states of every dream
         all_feat = torch.stack(feats)  # (H + 1, B, F)

@@ -114,3 +114,29 @@ def test_sample_index_draws_from_the_categorical(mod):
     freq = torch.stack([(draws[:, 0] == k).float().mean() for k in range(4)])
     assert torch.allclose(freq, probs[0], atol=0.015) and freq[1] == 0  # a zero-probability class never comes
     assert (draws[:, 1] == 3).all()
+
+
+def test_sample_one_hot_is_exactly_one_hot_and_straight_through(mod):
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4, 5, requires_grad=True)
+    z = mod.sample_one_hot(logits)
+    assert torch.equal(z.detach(), torch.nn.functional.one_hot(z.detach().argmax(-1), 5).float())
+    (z * torch.randn_like(z)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0  # gradients pass through the softmax
+    with torch.no_grad():
+        assert not mod.sample_one_hot(logits).requires_grad
+
+
+def test_agent_sample_agrees_with_the_policy_distribution(mod):
+    args = tiny_args(mod)
+    torch.manual_seed(0)
+    agent = mod.Agent(40, 6, args)
+    torch.nn.init.normal_(agent.actor[-1].weight, std=1.0)  # a policy far from uniform
+    feat = torch.randn(3, 40)
+    with torch.no_grad():
+        action, logp = agent.sample(feat.expand(20000, 3, 40))
+        dist = agent.policy(feat)
+    assert action.shape == logp.shape == (20000, 3)
+    assert torch.allclose(logp, dist.log_prob(action), atol=1e-5)
+    freq = torch.stack([(action == k).float().mean(0) for k in range(6)], -1)  # (3, 6)
+    assert torch.allclose(freq, dist.probs, atol=0.015)

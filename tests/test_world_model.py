@@ -83,6 +83,21 @@ def test_decoder_and_encoder_shapes(mod):
     assert (full.reward_head[-1].weight == 0).all() and full.bins[0] == -20 and full.bins[-1] == 20
 
 
+def test_encoder_memory_layouts_leave_the_embedding_unchanged(mod):
+    """The encoder runs channels_last except its last convolution (NCHW): the same numbers as plain NCHW."""
+    wm = mod.WorldModel(tiny_args(mod), 15)
+    convs = [m for m in wm.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert [c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs] == [True, True, True, False]
+    obs = torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8)
+    x = obs.float() / 255 - 0.5
+    for layer in wm.encoder:
+        if isinstance(layer, torch.nn.Conv2d):
+            x = torch.nn.functional.conv2d(x.contiguous(), layer.weight.contiguous(), stride=2, padding=1)
+        else:
+            x = layer(x)
+    assert torch.allclose(wm.encode(obs), x.flatten(1), atol=1e-5)
+
+
 def test_gru_matches_dreamerv3s_layernorm_gru_with_update_gate_bias_minus_one(mod):
     """h' = u * tanh(sigmoid(r) * c) + (1 - u) * h, u = sigmoid(g - 1), [r, c, g] = LN(W [x, h])."""
     torch.manual_seed(0)
