@@ -13,8 +13,9 @@ run started from a day checkpoint continues that (game, seed) day's curve. Write
 - results.md: per method and game, test and train return at the day's end and the night's end and the
   night's gain (night end minus the same seed's day end); across the sparse games, the interquartile mean
   (IQM) of the normalised test return, (score - random) / (PPO at 1M steps - random) with SPEC section 8's
-  reference scores; and the probability that each dreamer's night-end test return beats Dreamer's and
-  Offline's.
+  reference scores; the probability that each dreamer's night-end test return beats Dreamer's and
+  Offline's; and what each transformation did to the states it changed (dream/transform_*, the mean over
+  the night's epochs of each run).
 
 Every interval is rliable's (Agarwal et al., 2021) 95% percentile interval from a stratified bootstrap over
 seeds (each game resampled on its own), --reps resamples, drawn from a fixed seed so the same logs give the
@@ -56,28 +57,42 @@ COLOURS = {"RndDreamer": "tab:blue", "DeepDreamer": "tab:orange", "ValDreamer": 
 DAY_COLOUR = "#5a5a5a"
 X_LABEL = "global step (real steps by day, dreamed transitions at night)"
 Y_LABEL = "test return (raw game score)"
+# what a transformation did to the dreamed states it changed, as each night logs it (mean over those states)
+TRANSFORM = {"dream/transform_z_changed": "z categoricals changed", "dream/transform_h_change": "mean abs delta h",
+             "dream/transform_value_change": "mean abs delta v"}
 # One evaluation point of a run: its return on the full distribution (test) and on the training levels, the
 # episodes each averages, and the standard errors (only the day-end and night-end points have them).
 Point = namedtuple("Point", "phase step test train episodes test_se train_se")
 
 
-def eval_curve(run_dir):
-    """[(global_step, test_return, train_return)] of one run."""
+Log = namedtuple("Log", "run_dir summary curve transform")
+
+
+def read_events(run_dir):
+    """(eval curve [(global_step, test_return, train_return)], {TRANSFORM tag: [(global_step, value)]}) of one
+    run; a run that transforms no state has no TRANSFORM tags."""
     events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     events.Reload()
-    if "eval/test_return" not in events.Tags()["scalars"]:
-        return []
+    tags = events.Tags()["scalars"]
+    transform = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in TRANSFORM if tag in tags}
+    if "eval/test_return" not in tags:
+        return [], transform
     train = {e.step: e.value for e in events.Scalars("eval/train_return")}
-    return [(e.step, e.value, train.get(e.step, float("nan"))) for e in events.Scalars("eval/test_return")]
+    return [(e.step, e.value, train.get(e.step, float("nan"))) for e in events.Scalars("eval/test_return")], transform
 
 
 def read_logs(log_dir):
-    """[(run folder, summary, eval curve)] of every finished run (one with a summary.json)."""
+    """[Log] of every finished run (one with a summary.json)."""
     logs = []
     for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
         with open(path) as f:
-            logs.append((os.path.dirname(path), json.load(f), eval_curve(os.path.dirname(path))))
+            logs.append(Log(os.path.dirname(path), json.load(f), *read_events(os.path.dirname(path))))
     return logs
+
+
+def method_label(summary):
+    """The method's name in tables and figures: Dreamer from real starts has its own."""
+    return LABELS.get(summary.get("exp_name"), summary["method"])
 
 
 def eval_episodes(summary):
@@ -109,12 +124,12 @@ def tag_points(curve, summary, day_end):
 def load_runs(logs):
     """{(method, game, seed): [Point]}, each night prefixed by its day."""
     days, nights = {}, []
-    for _, summary, curve in logs:
-        key = (summary["env_id"], summary["seed"])
-        if summary.get("exp_name") == "day":
-            days[key] = (curve, summary)
+    for log in logs:
+        key = (log.summary["env_id"], log.summary["seed"])
+        if log.summary.get("exp_name") == "day":
+            days[key] = (log.curve, log.summary)
         else:
-            nights.append((LABELS.get(summary.get("exp_name"), summary["method"]), key, curve, summary))
+            nights.append((method_label(log.summary), key, log.curve, log.summary))
     runs = {}
     for label, (game, seed), night, summary in nights:
         day, day_summary = days.get((game, seed), ([], summary))
@@ -124,20 +139,23 @@ def load_runs(logs):
 
 
 def keep_logs(logs, dest):
-    """Copy each run's summary.json and eval curves (nothing else) to dest/{run}: a few KB a run, from which
-    this script draws the same files as from the full logs."""
+    """Copy each run's summary.json, eval curves and TRANSFORM scalars (nothing else) to dest/{run}: a few KB a
+    run, from which this script draws the same files as from the full logs."""
     from torch.utils.tensorboard import SummaryWriter
 
-    for run_dir, _, curve in logs:
-        kept = os.path.join(dest, os.path.basename(run_dir))
+    for log in logs:
+        kept = os.path.join(dest, os.path.basename(log.run_dir))
         os.makedirs(kept, exist_ok=True)
         for old in glob.glob(os.path.join(kept, "events.out.tfevents.*")):
             os.remove(old)
         with SummaryWriter(kept) as writer:
-            for step, test, train in curve:
+            for step, test, train in log.curve:
                 writer.add_scalar("eval/test_return", test, step)
                 writer.add_scalar("eval/train_return", train, step)
-        shutil.copyfile(os.path.join(run_dir, "summary.json"), os.path.join(kept, "summary.json"))
+            for tag, values in log.transform.items():
+                for step, value in values:
+                    writer.add_scalar(tag, value, step)
+        shutil.copyfile(os.path.join(log.run_dir, "summary.json"), os.path.join(kept, "summary.json"))
 
 
 def split(points):
@@ -239,8 +257,25 @@ def improvement_table(ends, games, reps):
     return lines
 
 
-def write_table(runs, path, reps):
-    """results.md: the three tables, each under a line that says what its numbers are."""
+def transform_table(logs, reps):
+    """Markdown lines: per method and game, each TRANSFORM scalar's mean over a night's epochs, mean [CI] over
+    seeds; no lines without a run that transformed a state."""
+    by_seed = defaultdict(dict)
+    for log in logs:
+        if len(log.transform) == len(TRANSFORM):
+            by_seed[(method_label(log.summary), log.summary["env_id"])][log.summary["seed"]] = [
+                np.mean([value for _, value in log.transform[tag]]) for tag in TRANSFORM]
+    if not by_seed:
+        return []
+    lines = ["| method | game | seeds | " + " | ".join(TRANSFORM.values()) + " |", "|---|---|---|---|---|---|"]
+    for (name, game), seeds in sorted(by_seed.items(), key=lambda item: (item[0][1], item[0][0])):
+        cells = zip(*interval(np.array(list(seeds.values())), lambda x: x.mean(axis=0), reps))
+        lines.append(f"| {name} | {game} | {len(seeds)} | " + " | ".join(fmt(*cell) for cell in cells) + " |")
+    return lines
+
+
+def write_table(runs, logs, path, reps):
+    """results.md: the four tables, each under a line that says what its numbers are."""
     ends = end_returns(runs)
     games = sorted({game for _, game in ends})
     sparse = [g for g in SPARSE if g in games]
@@ -256,6 +291,11 @@ def write_table(runs, path, reps):
                   f"one of baseline Y (Mann-Whitney U / (n_X n_Y), ties counting half; averaged over the games of a "
                   f"column): P [{how}, X's and Y's seeds resampled independently].", "",
               *improvement_table(ends, games, reps)]
+    transform = transform_table(logs, reps)
+    if transform:
+        lines += ["", "What the transformation did to the dreamed states it changed (about 1/H of them): the fraction "
+                      "of z's categoricals whose class changed, the mean |delta h| per unit and the mean |v(s') - v(s)| "
+                      f"of the critic, each averaged over the night's epochs of a run: mean [{how}].", "", *transform]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return lines
@@ -338,7 +378,7 @@ def main():
         raise SystemExit(f"error: no finished night runs (summary.json) under {cli.log_dir}; run benchmark.sh first")
     os.makedirs(cli.out, exist_ok=True)
     write_csv(runs, os.path.join(cli.out, "results.csv"))
-    print("\n".join(write_table(runs, os.path.join(cli.out, "results.md"), cli.reps)))
+    print("\n".join(write_table(runs, logs, os.path.join(cli.out, "results.md"), cli.reps)))
     for name, (title, methods) in FIGURES.items():
         draw_figure(runs, methods, title, os.path.join(cli.out, f"{name}.png"), cli.reps)
     print(f"wrote {cli.out}/results.csv, results.md, " + ", ".join(f"{n}.png" for n in FIGURES))

@@ -21,12 +21,15 @@ def agg():
     return load_script("aggregate.py")
 
 
-def fake_run(log_dir, name, exp_name, method, seed, points, **summary):
+def fake_run(log_dir, name, exp_name, method, seed, points, transform=(), **summary):
+    """A finished run's summary and eval curve; transform: (z changed, |delta h|, |delta v|) logged at each point."""
     run_dir = os.path.join(log_dir, name)
     writer = SummaryWriter(run_dir)
     for step, test, train in points:
         writer.add_scalar("eval/test_return", test, step)
         writer.add_scalar("eval/train_return", train, step)
+        for tag, value in zip(("z_changed", "h_change", "value_change"), transform):
+            writer.add_scalar(f"dream/transform_{tag}", value + step / 1000, step)  # steps 300, 400: + 0.35 mean
     writer.close()
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(dict(method=method, exp_name=exp_name, env_id="coinrun", seed=seed, **summary), f)
@@ -49,7 +52,7 @@ def test_known_runs_give_the_known_files(tmp_path):
                  [(0, 0.0, 0.0), (100, 1.0, 1.0), (200, day_test, day_train)], **episodes[seed])
         night = dict(episodes[seed], night_end_test_return_se=0.5) if seed == 3 else episodes[seed]
         fake_run(tmp_path, f"coinrun__value__{seed}", "dream_ppo_value", "ValDreamer", seed,
-                 [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)], **night)
+                 [(300, day_test + 0.5, day_train), (400, day_test + 1.0, day_train + 2.0)], (0.5, seed, 2.0), **night)
         fake_run(tmp_path, f"coinrun__offline__{seed}", "offline_ppo", "Offline", seed,
                  [(300, day_test, day_train), (400, day_test - seed, day_train)], **episodes[seed])
     kept = tmp_path.parent / (tmp_path.name + "_kept")
@@ -72,6 +75,13 @@ def test_known_runs_give_the_known_files(tmp_path):
     assert cell(offline, 7)[0] == -2.0 and cell(offline, 8) == (0.0, 0.0, 0.0)
     assert cell(value, 7) == (1.0, 1.0, 1.0) and cell(value, 8) == (2.0, 2.0, 2.0)  # the same gain on every seed
     assert any(line.startswith("| ValDreamer > Offline | ") for line in table)
+    header = table.index("| method | game | seeds | z categoricals changed | mean abs delta h | mean abs delta v |")
+    assert len(table) == header + 3  # the last table, one row: Offline transforms nothing
+    transform = table[header + 2]
+    assert transform.startswith("| ValDreamer | coinrun | 3 | ")
+    assert cell(transform, 3) == (0.85, 0.85, 0.85) and cell(transform, 5) == (2.35, 2.35, 2.35)
+    mean, low, high = cell(transform, 4)  # |delta h| of the seeds: 1.35, 2.35, 3.35
+    assert mean == 2.35 and 1.35 <= low < 2.35 < high <= 3.35
 
     with open(tmp_path / "out" / "results.csv") as f:
         rows = list(csv.DictReader(f))

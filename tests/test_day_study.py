@@ -79,8 +79,9 @@ def test_known_runs_give_the_known_files(tmp_path):
 
 def in_memory(tests):
     """runs as day_ends gives them from {config: {seed: day-end test return}} on coinrun."""
-    logs = {config: [("", dict(env_id="coinrun", seed=seed, day_end_test_return=test, day_end_train_return=test,
-                               day_seconds=60.0), []) for seed, test in by_seed.items()]
+    summary = lambda seed, test: dict(env_id="coinrun", seed=seed, day_end_test_return=test,
+                                      day_end_train_return=test, day_seconds=60.0)
+    logs = {config: [day_study.agg.Log("", summary(seed, test), [], {}) for seed, test in by_seed.items()]
             for config, by_seed in tests.items()}
     return day_study.day_ends(logs, list(tests))
 

@@ -71,8 +71,8 @@ def read_study(log_dir, order=None):
 
 def day_ends(logs, configs):
     """{(config, game, seed): (summary, eval curve)} sorted by the configurations' order, game and seed."""
-    runs = {(config, summary["env_id"], summary["seed"]): (summary, curve)
-            for config in configs for _, summary, curve in logs[config]}
+    runs = {(config, log.summary["env_id"], log.summary["seed"]): (log.summary, log.curve)
+            for config in configs for log in logs[config]}
     return dict(sorted(runs.items(), key=lambda item: (configs.index(item[0][0]), *item[0][1:])))
 
 
