@@ -69,7 +69,8 @@ def test_known_runs_give_the_known_files(tmp_path):
     quick = next(line for line in table if line.startswith("| quick | coinrun | 3 | "))
     assert cell(base, 3)[0] == 3.0 and base.endswith("| 2.00 | 2/3 | 10.0 |  |")  # random coinrun: 2.67
     assert cell(quick, 3)[0] == 6.0 and cell(quick, 8) == (3.0, 3.0, 3.0) and quick.endswith("vs base (3 seeds) |")
-    assert any(line.startswith("| quick | chaser | 3 | 0.50 [") and "| 1/3 |" in line for line in table)
+    chaser = next(line for line in table if line.startswith("| quick | chaser | 3 | 0.50 ["))
+    assert "| 1/3 |" in chaser and chaser.endswith("|  |")  # base never ran chaser: no effect to show
 
     image = Image.open(tmp_path / "out" / "day_curves.png")
     assert image.size[0] == 920  # two panels, coinrun and chaser
@@ -92,7 +93,8 @@ def test_effect_is_the_paired_difference_against_the_config_before(tmp_path):
     seeds = range(1, 6)
     tests = {"c": dict(zip(seeds, level + 3.0)), "a": dict(zip(seeds, level)),
              "b": {**dict(zip(seeds, level + 1.0 + noise)), 6: 100.0}}  # seed 6: a has no pair for it
-    rows = {line.split(" | ")[0][2:]: line for line in day_study.study_table(in_memory(tests), ["c", "a", "b"], REPS)}
+    configs, against = day_study.parse_order("c a b")
+    rows = {line.split(" | ")[0][2:]: line for line in day_study.study_table(in_memory(tests), configs, REPS, against)}
     assert rows["c"].endswith("|  |")  # first in the order: nothing before it
     assert cell(rows["a"], 8) == (-3.0, -3.0, -3.0) and rows["a"].endswith(" vs c (5 seeds) |")
     mean, low, high = cell(rows["b"], 8)
@@ -101,14 +103,15 @@ def test_effect_is_the_paired_difference_against_the_config_before(tmp_path):
 
 
 def test_a_config_can_be_compared_with_a_named_base():
-    configs, against = day_study.parse_order("a b:a c:a d")
-    assert configs == ["a", "b", "c", "d"] and against == dict(b="a", c="a", d="c")
-    tests = {"a": {1: 1.0, 2: 2.0}, "b": {1: 5.0, 2: 6.0}, "c": {1: 2.0, 2: 3.0}, "d": {1: 0.0, 2: 0.0}}
+    configs, against = day_study.parse_order("a b:a c:a d e")
+    assert configs == ["a", "b", "c", "d", "e"] and against == dict(b="a", c="a", d="c", e="d")
+    tests = {"a": {1: 1.0, 2: 2.0}, "b": {1: 5.0, 2: 6.0}, "c": {1: 2.0, 2: 3.0}, "d": {1: 0.0, 2: 0.0}, "e": {3: 1.0}}
     rows = {line.split(" | ")[0][2:]: line for line in
             day_study.study_table(in_memory(tests), configs, REPS, against)}
     assert cell(rows["b"], 8)[0] == 4.0 and rows["b"].endswith(" vs a (2 seeds) |")
     assert cell(rows["c"], 8)[0] == 1.0 and rows["c"].endswith(" vs a (2 seeds) |")  # not vs b, the one before it
     assert cell(rows["d"], 8)[0] == -2.5 and rows["d"].endswith(" vs c (2 seeds) |")
+    assert rows["e"].endswith("| no seed shared with d |")
     with pytest.raises(SystemExit, match=r"^error: --order compares b with z, which must come before it in --order$"):
         day_study.parse_order("a b:z")
 

@@ -94,6 +94,8 @@ def effect(runs, config, before, game, reps):
     """Cell: config's day-end test return minus before's, the mean over the seeds both ran, with a bootstrap CI
     over those pairs: the same seed's level draws and initial weights cancel, which is why the seeds are paired."""
     now, then = by_seed(runs, config, game), by_seed(runs, before, game)
+    if not then:
+        return ""  # the base configuration never ran this game: nothing to compare with
     seeds = sorted(set(now) & set(then))
     if not seeds:
         return f"no seed shared with {before}"
@@ -101,10 +103,9 @@ def effect(runs, config, before, game, reps):
     return f"{agg.fmt(*agg.interval(gains, mean_over_seeds, reps))} vs {before} ({len(seeds)} seeds)"
 
 
-def study_table(runs, configs, reps, against=None):
+def study_table(runs, configs, reps, against):
     """Markdown lines: one row per configuration and game, the games one after another, each in the given order;
-    each configuration's effect is against against[config] (default: the configuration before it)."""
-    against = against or dict(zip(configs[1:], configs))
+    each configuration's effect is against against[config] (parse_order's second value)."""
     lines = ["| config | game | seeds | day end, test | day end, train | worst seed, test | seeds > random "
              "| day, minutes | effect on test |", "|---|---|---|---|---|---|---|---|---|"]
     for game in sorted({game for _, game, _ in runs}):
@@ -122,7 +123,7 @@ def study_table(runs, configs, reps, against=None):
     return lines
 
 
-def write_table(runs, configs, path, reps, against=None):
+def write_table(runs, configs, path, reps, against):
     """results.md: the table under a line that says what its numbers are."""
     episodes = "/".join(map(str, sorted({agg.eval_episodes(summary)[1] for summary, _ in runs.values()})))
     games = sorted({game for _, game, _ in runs} & set(agg.REFERENCE))
@@ -133,7 +134,8 @@ def write_table(runs, configs, path, reps, against=None):
              f"[95% stratified-bootstrap CI over seeds (rliable, {reps} resamples)]. Worst seed: the lowest day-end "
              f"test return. Seeds > random: seeds whose test return beats a random policy's (SPEC 8: {randoms}). "
              f"Day, minutes: mean wall time of the day. Effect on test: day-end test return minus that of the "
-             f"configuration it names, the mean over the seeds both ran [95% bootstrap CI over those pairs].", "",
+             f"configuration it names, the mean over the seeds both ran [95% bootstrap CI over those pairs]; blank "
+             f"where that configuration did not run the game.", "",
              *study_table(runs, configs, reps, against)]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -174,6 +176,7 @@ def main():
     logging.getLogger("tensorboard").setLevel(logging.ERROR)  # a resumed run's dropped events: see aggregate.py
     order, against = parse_order(cli.order) if cli.order else (None, None)
     configs, logs, unfinished = read_study(cli.log_dir, order)
+    against = against or parse_order(" ".join(configs))[1]  # without --order: each against the one before it
     runs = day_ends(logs, configs)
     os.makedirs(cli.out, exist_ok=True)
     write_csv(runs, os.path.join(cli.out, "results.csv"))
