@@ -174,6 +174,11 @@ def interval(scores, func, reps):
     return np.squeeze(point[""]), low, high
 
 
+def mean_over_seeds(scores):
+    """The statistic of most intervals here: each column's mean over the seeds (the rows)."""
+    return scores.mean(axis=0)
+
+
 def fmt(point, low, high):
     """'mean [low, high]', or the mean alone where there is no interval."""
     return f"{float(point):.2f}" + ("" if np.isnan(low) else f" [{float(low):.2f}, {float(high):.2f}]")
@@ -223,7 +228,7 @@ def end_table(ends, reps):
     for (label, game), by_seed in sorted(ends.items(), key=lambda item: (item[0][1], item[0][0])):
         rows = np.array(list(by_seed.values()))
         scores = np.concatenate([rows, rows[:, 2:] - rows[:, :2]], axis=1)  # (seeds, 6): each column a stratum
-        cells = zip(*interval(scores, lambda x: x.mean(axis=0), reps))
+        cells = zip(*interval(scores, mean_over_seeds, reps))
         lines.append(f"| {label} | {game} | {len(rows)} | " + " | ".join(fmt(*cell) for cell in cells) + " |")
     return lines
 
@@ -239,22 +244,40 @@ def iqm_table(ends, games, reps):
     return lines
 
 
+def versus_table(header, columns, relation, cell):
+    """Markdown lines: a row "X relation Y" for each dreamer X and baseline Y with any cell, a column per list of
+    games, each cell cell(X, Y, games) ("" where there is nothing to compare)."""
+    lines = [f"| {header} | " + " | ".join(", ".join(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    for x in DREAMERS:
+        for y in BASELINES:
+            cells = [cell(x, y, column) for column in columns]
+            if any(cells):
+                lines.append(f"| {x} {relation} {y} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def improvement_table(ends, games, reps):
     """Markdown lines: probability of improvement of each dreamer's night-end test return over each baseline's,
     per game, and across the sparse games where there are two or more."""
     sparse = [g for g in SPARSE if g in games]
-    columns = [[g] for g in games] + ([sparse] if len(sparse) > 1 else [])
-    lines = ["| P(X > Y) | " + " | ".join(", ".join(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
-    for x in DREAMERS:
-        for y in BASELINES:
-            cells = []
-            for column in columns:
-                pair = [seed_matrix(ends, label, column, 2) for label in (x, y)]
-                cells.append("" if any(p is None for p in pair) else
-                             fmt(*interval(pair, metrics.probability_of_improvement, reps)))
-            if any(cells):
-                lines.append(f"| {x} > {y} | " + " | ".join(cells) + " |")
-    return lines
+
+    def cell(x, y, column):
+        pair = [seed_matrix(ends, label, column, 2) for label in (x, y)]
+        return "" if any(p is None for p in pair) else fmt(*interval(pair, metrics.probability_of_improvement, reps))
+    return versus_table("P(X > Y)", [[g] for g in games] + ([sparse] if len(sparse) > 1 else []), ">", cell)
+
+
+def paired_table(ends, games, reps):
+    """Markdown lines: per game, each dreamer's night-end test return minus each baseline's on the same seed (both
+    nights start from that seed's day, so the seeds' different days cancel), mean [CI] over the seeds both ran."""
+    def cell(x, y, column):
+        game = column[0]
+        seeds = sorted(set(ends.get((x, game), {})) & set(ends.get((y, game), {})))
+        if not seeds:
+            return ""
+        diff = np.array([[ends[(x, game)][s][2] - ends[(y, game)][s][2]] for s in seeds])  # (seeds, 1)
+        return f"{fmt(*interval(diff, mean_over_seeds, reps))} ({len(seeds)} seeds)"
+    return versus_table("X - Y", [[g] for g in games], "-", cell)
 
 
 def transform_table(logs, reps):
@@ -269,13 +292,13 @@ def transform_table(logs, reps):
         return []
     lines = ["| method | game | seeds | " + " | ".join(TRANSFORM.values()) + " |", "|---|---|---|---|---|---|"]
     for (name, game), seeds in sorted(by_seed.items(), key=lambda item: (item[0][1], item[0][0])):
-        cells = zip(*interval(np.array(list(seeds.values())), lambda x: x.mean(axis=0), reps))
+        cells = zip(*interval(np.array(list(seeds.values())), mean_over_seeds, reps))
         lines.append(f"| {name} | {game} | {len(seeds)} | " + " | ".join(fmt(*cell) for cell in cells) + " |")
     return lines
 
 
 def write_table(runs, logs, path, reps):
-    """results.md: the four tables, each under a line that says what its numbers are."""
+    """results.md: the five tables, each under a line that says what its numbers are."""
     ends = end_returns(runs)
     games = sorted({game for _, game in ends})
     sparse = [g for g in SPARSE if g in games]
@@ -290,7 +313,10 @@ def write_table(runs, logs, path, reps):
     lines += ["", f"Probability of improvement P(X > Y): the chance that a night-end test return of dreamer X beats "
                   f"one of baseline Y (Mann-Whitney U / (n_X n_Y), ties counting half; averaged over the games of a "
                   f"column): P [{how}, X's and Y's seeds resampled independently].", "",
-              *improvement_table(ends, games, reps)]
+              *improvement_table(ends, games, reps),
+              "", f"Paired difference X - Y: dreamer X's night-end test return minus baseline Y's on the same seed, "
+                  f"whose day both nights start from: mean [95% stratified-bootstrap CI over the seeds both ran "
+                  f"(rliable, {reps} resamples)] (seeds).", "", *paired_table(ends, games, reps)]
     transform = transform_table(logs, reps)
     if transform:
         lines += ["", "What the transformation did to the dreamed states it changed (about 1/H of them): the fraction "
@@ -322,7 +348,7 @@ def draw_panel(ax, runs, methods, game, reps):
     seeds = sorted({len(tests) for _, tests, _ in curves.values()})
     ax.set_title(game + (f" ({'/'.join(map(str, seeds))} seeds)" if seeds else ": no runs"), fontsize=11)
     for c, (label, (steps, tests, n_day)) in enumerate(curves.items()):
-        mean, low, high = interval(tests, lambda x: x.mean(axis=0), reps)
+        mean, low, high = interval(tests, mean_over_seeds, reps)
         parts = [(slice(0, n_day), DAY_COLOUR, "day (shared by every night)")] if c == 0 else []
         # each night from the day's last point on
         parts.append((slice(n_day - 1, None), COLOURS[label], label))

@@ -146,3 +146,18 @@ def test_no_runs_is_one_clear_line(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path)], capture_output=True,
                          text=True, cwd=ROOT)
     assert out.returncode == 1 and out.stderr.strip().startswith("error: no finished night runs")
+
+
+def test_paired_difference_cancels_the_seeds_days(agg):
+    seeds_level = [1.0, 4.0, 7.0, 10.0]  # each seed's day leads to a different level, the same for every night
+    nights = {("Dreamer", "coinrun"): seeds_level, ("Offline", "coinrun"): seeds_level[:2],
+              ("ValDreamer", "coinrun"): [v + 1.0 for v in seeds_level]}  # 1 above Dreamer on every seed
+    ends = agg.end_returns(synthetic_runs(agg, nights))
+    table = agg.paired_table(ends, ["coinrun"], REPS)
+    assert table[0] == "| X - Y | coinrun |"
+    rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
+    assert sorted(rows) == ["ValDreamer - Dreamer", "ValDreamer - Offline"]
+    assert rows["ValDreamer - Dreamer"] == "| ValDreamer - Dreamer | 1.00 [1.00, 1.00] (4 seeds) |"
+    assert rows["ValDreamer - Offline"] == "| ValDreamer - Offline | 1.00 [1.00, 1.00] (2 seeds) |"  # seeds both ran
+    improvement = agg.improvement_table(ends, ["coinrun"], REPS)
+    assert cell(improvement[2], 1)[0] == 0.62  # unpaired, 10 of 16 pairs: the same runs look close to a coin flip

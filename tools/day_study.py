@@ -35,11 +35,6 @@ COLUMNS = ["game", "seed", "config", "day_end_test_return", "day_end_train_retur
 X_LABEL = "real environment steps"
 
 
-def mean_over_seeds(scores):
-    """The statistic of every interval here: each column's mean over the seeds (the rows)."""
-    return scores.mean(axis=0)
-
-
 def parse_order(text):
     """--order's words, "CONFIG" or "CONFIG:BASE", as (configurations, {configuration: the one it is compared with})."""
     configs, against = [], {}
@@ -100,7 +95,7 @@ def effect(runs, config, before, game, reps):
     if not seeds:
         return f"no seed shared with {before}"
     gains = np.array([[now[s]["day_end_test_return"] - then[s]["day_end_test_return"]] for s in seeds])  # (seeds, 1)
-    return f"{agg.fmt(*agg.interval(gains, mean_over_seeds, reps))} vs {before} ({len(seeds)} seeds)"
+    return f"{agg.fmt(*agg.interval(gains, agg.mean_over_seeds, reps))} vs {before} ({len(seeds)} seeds)"
 
 
 def study_table(runs, configs, reps, against):
@@ -114,7 +109,7 @@ def study_table(runs, configs, reps, against):
             if not summaries:
                 continue
             ends = np.array([[s["day_end_test_return"], s["day_end_train_return"]] for s in summaries])
-            test, train = zip(*agg.interval(ends, mean_over_seeds, reps))
+            test, train = zip(*agg.interval(ends, agg.mean_over_seeds, reps))
             above = f"{(ends[:, 0] > agg.REFERENCE[game][0]).sum()}/{len(ends)}" if game in agg.REFERENCE else ""
             minutes = np.mean([s.get("day_seconds", math.nan) for s in summaries]) / 60
             cells = [config, game, len(ends), agg.fmt(*test), agg.fmt(*train), f"{ends[:, 0].min():.2f}", above,
@@ -151,7 +146,7 @@ def draw_panel(ax, curves, configs, game, reps):
         steps, mean = [], []  # a configuration without runs on this game still holds its place in the legend
         if curve is not None:
             steps, tests, _ = curve
-            mean, low, high = agg.interval(tests, mean_over_seeds, reps)
+            mean, low, high = agg.interval(tests, agg.mean_over_seeds, reps)
             ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
             seeds.add(len(tests))
         ax.plot(steps, mean, color=colour, linewidth=2, label=config)
