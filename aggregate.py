@@ -81,13 +81,16 @@ def read_events(run_dir):
     return [(e.step, e.value, train.get(e.step, float("nan"))) for e in events.Scalars("eval/test_return")], transform
 
 
+def read_logs_of(run_dir):
+    """(summary, eval curve, TRANSFORM scalars) of one finished run."""
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        return (json.load(f), *read_events(run_dir))
+
+
 def read_logs(log_dir):
     """[Log] of every finished run (one with a summary.json)."""
-    logs = []
-    for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json"))):
-        with open(path) as f:
-            logs.append(Log(os.path.dirname(path), json.load(f), *read_events(os.path.dirname(path))))
-    return logs
+    return [Log(os.path.dirname(path), *read_logs_of(os.path.dirname(path)))
+            for path in sorted(glob.glob(os.path.join(log_dir, "*", "summary.json")))]
 
 
 def method_label(summary):
@@ -140,11 +143,14 @@ def load_runs(logs):
 
 def keep_logs(logs, dest):
     """Copy each run's summary.json, eval curves and TRANSFORM scalars (nothing else) to dest/{run}: a few KB a
-    run, from which this script draws the same files as from the full logs."""
+    run, from which this script draws the same files as from the full logs. A run already kept as it is stays
+    untouched, so that keeping a growing benchmark's logs again rewrites only what changed."""
     from torch.utils.tensorboard import SummaryWriter
 
     for log in logs:
         kept = os.path.join(dest, os.path.basename(log.run_dir))
+        if os.path.isfile(os.path.join(kept, "summary.json")) and read_logs_of(kept) == log[1:]:
+            continue
         os.makedirs(kept, exist_ok=True)
         for old in glob.glob(os.path.join(kept, "events.out.tfevents.*")):
             os.remove(old)

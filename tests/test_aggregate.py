@@ -1,5 +1,6 @@
 """aggregate.py on synthetic runs with known returns gives the known CSV, tables, statistics and figures."""
 import csv
+import glob
 import json
 import os
 import re
@@ -62,6 +63,15 @@ def test_known_runs_give_the_known_files(tmp_path):
                              cwd=ROOT)
         assert out.returncode == 0, out.stderr
     assert sorted(os.listdir(kept)) == sorted(p for p in os.listdir(tmp_path) if "__" in p)
+    files = sorted(glob.glob(str(kept / "*" / "*")))
+    with open(tmp_path / "coinrun__value__3" / "summary.json") as f:
+        summary = json.load(f)
+    with open(tmp_path / "coinrun__value__3" / "summary.json", "w") as f:
+        json.dump(dict(summary, night_seconds=1.0), f)  # one run changes (a new summary), the rest do not
+    subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path), "--out", str(tmp_path / "out"),
+                    "--reps", str(REPS), "--keep-logs", str(kept)], capture_output=True, check=True, cwd=ROOT)
+    rewritten = sorted(set(files) ^ set(glob.glob(str(kept / "*" / "*"))))
+    assert len(rewritten) == 2 and all("coinrun__value__3" in p for p in rewritten)  # only its events file renamed
     for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the kept logs draw the same
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
 
