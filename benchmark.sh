@@ -76,6 +76,14 @@ run() {
     cmd+=(--resume)
   else
     cmd+=("$@")
+    local prev=""
+    for arg in "$@"; do  # a fresh night needs its day's checkpoint: a day copied from kept logs has none
+      if [ "$prev" = --load-day-checkpoint ] && [ "$dry_run" = 0 ] && [ ! -f "$arg" ]; then
+        echo "error: $name needs $arg, which is missing; move $(dirname "$arg") away and run again to remake that day" >&2
+        return 1
+      fi
+      prev="$arg"
+    done
   fi
   cmd+=(--log-dir "$log_dir" --run-name "$name" --save-checkpoint)
   echo "${cmd[*]}"

@@ -46,6 +46,18 @@ def test_finished_runs_are_skipped_and_killed_ones_resumed(tmp_path):
     assert "--resume" in offline and "--run-name coinrun__offline__1" in offline
 
 
+def test_a_night_without_its_days_checkpoint_is_one_line_and_starts_nothing(tmp_path):
+    (tmp_path / "coinrun__day__1").mkdir(parents=True)
+    (tmp_path / "coinrun__day__1" / "summary.json").write_text("{}")  # a day kept without its day.pt
+    out = subprocess.run(["bash", os.path.join(ROOT, "benchmark.sh"), "--games", "coinrun", "--seeds", "1",
+                          "--methods", "value", "--log-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and out.stdout.splitlines() == ["# done: coinrun__day__1"]
+    assert out.stderr.splitlines() == [(f"error: coinrun__value__1 needs {tmp_path}/coinrun__day__1/day.pt, which is "
+                                           f"missing; move {tmp_path}/coinrun__day__1 away and run again to remake "
+                                           "that day")]
+    assert sorted(os.listdir(tmp_path)) == ["coinrun__day__1"]  # no night's folder or log
+
+
 def test_workers_share_the_cores_unless_told_otherwise(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
