@@ -273,16 +273,23 @@ def improvement_table(ends, games, reps):
     return versus_table("P(X > Y)", [[g] for g in games] + ([sparse] if len(sparse) > 1 else []), ">", cell)
 
 
+def paired_difference(x, y, reps):
+    """('mean [CI]' of x[seed] - y[seed] over the seeds both have, their number); (None, 0) if they share none.
+    x, y: {seed: score}."""
+    seeds = sorted(set(x) & set(y))
+    if not seeds:
+        return None, 0
+    diff = np.array([[x[s] - y[s]] for s in seeds])  # (seeds, 1)
+    return fmt(*interval(diff, mean_over_seeds, reps)), len(seeds)
+
+
 def paired_table(ends, games, reps):
     """Markdown lines: per game, each dreamer's night-end test return minus each baseline's on the same seed (both
     nights start from that seed's day, so the seeds' different days cancel), mean [CI] over the seeds both ran."""
     def cell(x, y, column):
-        game = column[0]
-        seeds = sorted(set(ends.get((x, game), {})) & set(ends.get((y, game), {})))
-        if not seeds:
-            return ""
-        diff = np.array([[ends[(x, game)][s][2] - ends[(y, game)][s][2]] for s in seeds])  # (seeds, 1)
-        return f"{fmt(*interval(diff, mean_over_seeds, reps))} ({len(seeds)} seeds)"
+        night_end = [{seed: row[2] for seed, row in ends.get((label, column[0]), {}).items()} for label in (x, y)]
+        text, seeds = paired_difference(*night_end, reps)
+        return f"{text} ({seeds} seeds)" if seeds else ""
     return versus_table("X - Y", [[g] for g in games], "-", cell)
 
 

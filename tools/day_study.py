@@ -88,14 +88,12 @@ def by_seed(runs, config, game):
 def effect(runs, config, before, game, reps):
     """Cell: config's day-end test return minus before's, the mean over the seeds both ran, with a bootstrap CI
     over those pairs: the same seed's level draws and initial weights cancel, which is why the seeds are paired."""
-    now, then = by_seed(runs, config, game), by_seed(runs, before, game)
+    now, then = ({seed: summary["day_end_test_return"] for seed, summary in by_seed(runs, c, game).items()}
+                 for c in (config, before))
     if not then:
         return ""  # the base configuration never ran this game: nothing to compare with
-    seeds = sorted(set(now) & set(then))
-    if not seeds:
-        return f"no seed shared with {before}"
-    gains = np.array([[now[s]["day_end_test_return"] - then[s]["day_end_test_return"]] for s in seeds])  # (seeds, 1)
-    return f"{agg.fmt(*agg.interval(gains, agg.mean_over_seeds, reps))} vs {before} ({len(seeds)} seeds)"
+    text, seeds = agg.paired_difference(now, then, reps)
+    return f"{text} vs {before} ({seeds} seeds)" if seeds else f"no seed shared with {before}"
 
 
 def study_table(runs, configs, reps, against):
