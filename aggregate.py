@@ -101,7 +101,7 @@ def method_label(summary):
 def eval_episodes(summary):
     """(episodes per evaluation point, episodes at the day's and the night's end) of one run, on test and the
     same on train. Runs before --eval-episodes wrote neither: they played num_envs x eval_repeats episodes, and
-    the committed benchmark's summaries (docs/benchmark/logs) lack even those keys: 5 envs x 2 episodes = 10."""
+    the early benchmark's summaries (docs/early_benchmark/logs) lack even those keys: 5 envs x 2 episodes = 10."""
     per_point = summary.get("eval_episodes")
     if per_point is None:
         old = {"num_envs", "eval_repeats"} <= summary.keys()

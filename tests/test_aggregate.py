@@ -43,7 +43,7 @@ def cell(line, column):
 
 
 def test_known_runs_give_the_known_files(tmp_path):
-    # the evaluation's size as each generation of summary.json says it: not at all (the committed benchmark: 10),
+    # the evaluation's size as each generation of summary.json says it: not at all (the early benchmark: 10),
     # num_envs x eval_repeats, or eval_episodes with final_eval_episodes and standard errors at the phases' ends
     episodes = {1: {}, 2: dict(num_envs=4, eval_repeats=3),
                 3: dict(eval_episodes=100, final_eval_episodes=200, day_end_test_return_se=0.25)}
