@@ -23,6 +23,7 @@ same files byte for byte.
 """
 import argparse
 import csv
+import filecmp
 import glob
 import json
 import logging
@@ -42,7 +43,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 LABELS = {"dream_ppo_rnd": "RndDreamer", "dream_ppo_deepdream": "DeepDreamer", "dream_ppo_value": "ValDreamer",
           "dream_ppo_full": "FullDreamer", "dreamer_baseline": "Dreamer", "dreamer_real": "Dreamer (real starts)",
-          "offline_ppo": "Offline"}
+          "offline_ppo": "Offline", "value_untransformed": "ValDreamer (untransformed credit)",
+          "dreamer_gamma997": "Dreamer (gamma 0.997)"}
 FIGURES = {"fig3": ("Fig. 3: Dreamer's night from random vs real starts", ["Dreamer", "Dreamer (real starts)"]),
            "fig4": ("Fig. 4: the three dreamers, Dreamer and offline PPO",
                     ["RndDreamer", "DeepDreamer", "ValDreamer", "Dreamer", "Offline"]),
@@ -53,7 +55,8 @@ DREAMERS, BASELINES = ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"]
 REFERENCE = {"caveflyer": (2.76, 4.09), "chaser": (0.66, 1.01), "coinrun": (2.67, 7.45), "plunder": (4.28, 3.87)}
 SPARSE = ["coinrun", "caveflyer"]  # the games of the paper's claim
 COLOURS = {"RndDreamer": "tab:blue", "DeepDreamer": "tab:orange", "ValDreamer": "tab:green", "Dreamer": "tab:red",
-           "Offline": "tab:purple", "FullDreamer": "tab:brown", "Dreamer (real starts)": "tab:pink"}  # every figure
+           "Offline": "tab:purple", "FullDreamer": "tab:brown", "Dreamer (real starts)": "tab:pink",
+           "ValDreamer (untransformed credit)": "tab:olive", "Dreamer (gamma 0.997)": "tab:cyan"}  # every figure
 DAY_COLOUR = "#5a5a5a"
 X_LABEL = "global step (real steps by day, dreamed transitions at night)"
 Y_LABEL = "test return (raw game score)"
@@ -141,14 +144,25 @@ def load_runs(logs):
     return runs
 
 
+# files a run folder may hold that are kept as they are: the night's diagnostics and world-model audits
+KEPT_FILES = ("diagnostics.jsonl", "wm_audit_*.json")
+
+
 def keep_logs(logs, dest):
-    """Copy each run's summary.json, eval curves and TRANSFORM scalars (nothing else) to dest/{run}: a few KB a
-    run, from which this script draws the same files as from the full logs. A run already kept as it is stays
-    untouched, so that keeping a growing benchmark's logs again rewrites only what changed."""
+    """Copy each run's summary.json, eval curves and TRANSFORM scalars, and its KEPT_FILES (nothing else), to
+    dest/{run}: a few KB a run (diagnostics: about 10 KB a night point), from which this script draws the same files
+    as from the full logs. A run already kept as it is stays untouched, so that keeping a growing benchmark's logs
+    again rewrites only what changed."""
     from torch.utils.tensorboard import SummaryWriter
 
     for log in logs:
         kept = os.path.join(dest, os.path.basename(log.run_dir))
+        for pattern in KEPT_FILES:
+            for path in glob.glob(os.path.join(log.run_dir, pattern)):
+                target = os.path.join(kept, os.path.basename(path))
+                if not (os.path.isfile(target) and filecmp.cmp(path, target, shallow=False)):
+                    os.makedirs(kept, exist_ok=True)
+                    shutil.copyfile(path, target)
         if os.path.isfile(os.path.join(kept, "summary.json")) and read_logs_of(kept) == log[1:]:
             continue
         os.makedirs(kept, exist_ok=True)

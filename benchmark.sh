@@ -11,7 +11,8 @@ usage: bash benchmark.sh [options] [-- flags passed to every script]
   --games "G ..."     ProcGen games (default: caveflyer chaser coinrun plunder)
   --seeds "S ..."     seeds (default: 1 2 3 4 5)
   --methods "M ..."   nights to run (default: all): rnd deepdream value full dreamer dreamer_real offline;
-                      --methods "" runs the days alone
+                      --methods "" runs the days alone. Not in the default, the other readings of the paper
+                      (docs/choices.md): value_untransformed, dreamer_gamma997
   --workers N         runs at a time (default: 1); each gets nproc/N threads unless OMP_NUM_THREADS is set
   --log-dir DIR       where the runs go (default: runs/benchmark)
   --dry-run           print the commands, run nothing
@@ -52,8 +53,11 @@ done
 # method name -> script and the flags that make it that method
 declare -A script=([rnd]=dream_ppo_rnd.py [deepdream]=dream_ppo_deepdream.py [value]=dream_ppo_value.py
                    [full]=dream_ppo_full.py [dreamer]=dreamer_baseline.py [dreamer_real]=dreamer_baseline.py
-                   [offline]=offline_ppo.py)
-declare -A flags=([dreamer_real]="--init-states real --exp-name dreamer_real")
+                   [offline]=offline_ppo.py [value_untransformed]=dream_ppo_value.py
+                   [dreamer_gamma997]=dreamer_baseline.py)
+declare -A flags=([dreamer_real]="--init-states real --exp-name dreamer_real"
+                  [value_untransformed]="--transform-credit untransformed --exp-name value_untransformed"
+                  [dreamer_gamma997]="--night-gamma 0.997 --exp-name dreamer_gamma997")
 for m in $methods; do
   [ -n "${script[$m]:-}" ] || { echo "error: unknown method $m; choose from: ${!script[*]}" >&2; exit 2; }
 done

@@ -7,6 +7,7 @@ are encoded by the world model and trained on with an offline form of PPO (GePPO
 2021), the same number of transitions per epoch as a night of dreams.
 """
 import contextlib
+import copy
 import json
 import os
 import random
@@ -55,6 +56,10 @@ class Args:
     """skip the day: start the night from this day.pt (or a run folder holding one)"""
     image_every: int = 25
     """log decoded dreams and transformations as images every this many night epochs"""
+    diagnostics: bool = True
+    """at the day's last and every night evaluation, measure the world model against the evaluation's real episodes
+    (logged as diagnostics/*, and to diagnostics.jsonl); they draw from their own random stream, so a run with them
+    trains exactly as one without (docs/metrics.md)"""
 
     # environment
     env_id: str = "coinrun"
@@ -155,6 +160,11 @@ class Args:
     """H: imagination horizon (Table 2)"""
     eps_dream: Optional[float] = None
     """eps_dream: probability that a dreamed state is transformed; default 1/H (Sec. 4.1)"""
+    night_gamma: Optional[float] = None
+    """GAE discount at night; default 1 - 1/H (Table 1); DreamerV3's is 0.997 (docs/choices.md)"""
+    transform_credit: Literal["transformed", "untransformed"] = "transformed"
+    """what the transition into a transformed state earns: r, c and v read from the transformed state (default), or
+    from the untransformed one, the transformed state starting a new segment of the dream (docs/choices.md)"""
 
     # this method's night: offline PPO on replayed sequences
     burn_in: int = 9
@@ -221,17 +231,21 @@ def kl_loss(post, prior, args):
     return loss, kl_dyn, kl_rep
 
 
-def compute_gae(reward, value, cont, bootstrap, gamma, lam, trace=None):
+def compute_gae(reward, value, cont, bootstrap, gamma, lam, trace=None, next_value=None):
     """Eq. 9 on (T, N) tensors: reward[t] = r_{t+1}, cont[t] = 0 where the episode ended at t, value[t] = v(s_t).
 
-    trace[t] multiplies the recursion (truncated importance weights, GePPO); None means on-policy.
+    trace[t] multiplies the recursion (truncated importance weights, GePPO; 0 cuts it); None means on-policy.
+    next_value[t], where given, is the value the transition t ends at, in place of value[t + 1] (a transition that
+    ends at a state other than the next one trained on: the untransformed credit reading, docs/choices.md).
     """
     advantage = torch.zeros_like(reward)
-    next_value, next_adv = bootstrap, torch.zeros_like(bootstrap)
+    next_v, next_adv = bootstrap, torch.zeros_like(bootstrap)
     for t in reversed(range(reward.shape[0])):
-        delta = reward[t] + gamma * cont[t] * next_value - value[t]
+        if next_value is not None:
+            next_v = next_value[t]
+        delta = reward[t] + gamma * cont[t] * next_v - value[t]
         next_adv = delta + gamma * lam * cont[t] * next_adv * (1.0 if trace is None else trace[t])
-        advantage[t], next_value = next_adv, value[t]
+        advantage[t], next_v = next_adv, value[t]
     return advantage
 
 
@@ -256,6 +270,22 @@ REWARD_SCALE = {"chaser": 25.0}  # Table 2; every other game: 1
 EPISODE_LIMIT = 1000  # ProcGen ends every episode after this many steps (a timeout)
 
 
+def shaping(args):
+    """(fail penalty, reward scale) of this game: Table 2's unless the flags say otherwise."""
+    return (FAIL_PENALTY.get(args.env_id, 0.0) if args.fail_penalty is None else args.fail_penalty,
+            REWARD_SCALE.get(args.env_id, 1.0) if args.reward_scale is None else args.reward_scale)
+
+
+def successes(info):
+    """Whether each env's episode that ended at this step completed its level."""
+    return np.array([i.get("prev_level_complete", 0) for i in info], bool)
+
+
+def shape(reward, done, success, fail_penalty, reward_scale):
+    """The training reward: scaled, with the failure penalty on an episode that ended without success."""
+    return reward * reward_scale + fail_penalty * (done & ~success)
+
+
 def make_envs(args, num_envs, num_levels, rand_seed):
     """Vectorised ProcGen envs; rand_seed fixes the sequence of levels each env plays."""
     from procgen import ProcgenEnv
@@ -269,8 +299,7 @@ class Runner:
 
     def __init__(self, args, num_levels, rand_seed):
         self.envs = make_envs(args, args.num_envs, num_levels, rand_seed)
-        self.fail_penalty = FAIL_PENALTY.get(args.env_id, 0.0) if args.fail_penalty is None else args.fail_penalty
-        self.reward_scale = REWARD_SCALE.get(args.env_id, 1.0) if args.reward_scale is None else args.reward_scale
+        self.fail_penalty, self.reward_scale = shaping(args)
         self.obs = self.envs.reset()["rgb"]  # (E, 64, 64, 3) uint8
         self.is_first = np.ones(args.num_envs, bool)
         self.h_next = None  # world-model h for the next step, set by play_day()
@@ -280,8 +309,7 @@ class Runner:
     def step(self, action):
         """Step all envs; returns this step's replay row and (env, raw return, length) of finished episodes."""
         next_obs, reward, done, info = self.envs.step(action)
-        success = np.array([i.get("prev_level_complete", 0) for i in info], bool)
-        shaped = reward * self.reward_scale + self.fail_penalty * (done & ~success)
+        shaped = shape(reward, done, successes(info), self.fail_penalty, self.reward_scale)
         row = dict(obs=self.obs, is_first=self.is_first, action=action, reward=shaped.astype(np.float32),
                    terminal=done.copy())
         self.ep_return += reward
@@ -692,10 +720,17 @@ def play_day(wm, agent, runner, steps, device, on_episode):
                       cont=torch.as_tensor(~rows["terminal"], device=device).float(), bootstrap=value[-1])
 
 
+def night_gamma(args):
+    """The night's GAE discount: 1 - 1/H (Table 1) unless --night-gamma says otherwise."""
+    return 1 - 1 / args.horizon if args.night_gamma is None else args.night_gamma
+
+
 def ppo_batch(traj, gamma, args, mask=None, trace=None):
-    """Flatten a (T, N) trajectory into the PPO batch, with GAE advantages and V_target = A + v_old(s)."""
+    """Flatten a (T, N) trajectory into the PPO batch, with GAE advantages and V_target = A + v_old(s).
+
+    A trajectory may carry its own trace and next_value (the untransformed credit reading): see compute_gae."""
     advantage = compute_gae(traj["reward"], traj["value"], traj["cont"], traj["bootstrap"], gamma,
-                            args.gae_lambda, trace)
+                            args.gae_lambda, traj.get("trace") if trace is None else trace, traj.get("next_value"))
     mask = torch.ones_like(advantage) if mask is None else mask
     return dict(feat=traj["feat"].flatten(0, 1), action=traj["action"].flatten(), logp=traj["logp"].flatten(),
                 advantage=advantage.flatten(), target=(advantage + traj["value"]).flatten(), mask=mask.flatten())
@@ -711,9 +746,15 @@ def random_starts(wm, n):
     return h0, sample_one_hot(wm.prior(h0))
 
 
-def dream(wm, agent, h, z, args, transform=None):
+def dream(wm, agent, h, z, args, transform=None, actions=None):
     """Dream H steps from (B,) start states with the actor; each state is transformed with probability
     eps_dream before the agent sees it, and the dream continues from the transformed state.
+
+    The transition into a transformed state is credited as --transform-credit says: by default its reward,
+    continue and bootstrap value are read from the transformed state; `untransformed` reads them from the state
+    the world model dreamed, and the transformed state starts a new segment (GAE's trace is cut there, and a
+    dreamed terminal before it no longer masks the steps after it). `actions` (H, B), where given, replaces the
+    actor's choices (an open-loop dream of recorded actions; its logp is then meaningless).
 
     Returns the trajectory (H, B, ...), the mask of steps before a dreamed terminal, up to 8 (before, after)
     pairs of transformed states for pictures, and what the transformation did: the number of transformed
@@ -721,11 +762,15 @@ def dream(wm, agent, h, z, args, transform=None):
     |v(s') - v(s)|).
     """
     eps = 1 / args.horizon if args.eps_dream is None else args.eps_dream
-    feats, actions, logps = [], [], []
+    feats, actions_taken, logps = [], [], []
+    dreamed, was_transformed = [], []  # each step's state before any transformation, and whether it had one
     examples, changes = [], []
-    for _ in range(args.horizon):
+    for t in range(args.horizon):
+        dreamed.append(feature(h, z))
+        was_transformed.append(torch.zeros(len(h), dtype=torch.bool, device=h.device))
         if transform is not None:
             chosen = torch.rand(len(h), device=h.device) < eps
+            was_transformed[-1] = chosen
             if chosen.any():
                 h_in, z_in = h[chosen], z[chosen]
                 h, z = h.clone(), z.clone()
@@ -738,23 +783,46 @@ def dream(wm, agent, h, z, args, transform=None):
                                             (h[chosen] - h_in).abs().mean(-1), value_change], -1))
         with torch.no_grad(), autocast(h.device):
             feat = feature(h, z)
-            action, logp = agent.sample(feat)
+            action, logp = agent.sample(feat) if actions is None else (actions[t], torch.zeros(len(h), device=h.device))
             h = wm.img_step(h, z, action).float()
             z = sample_one_hot(wm.prior(h))
-        feats.append(feat.float()), actions.append(action), logps.append(logp)
+        feats.append(feat.float()), actions_taken.append(action), logps.append(logp)
     feats.append(feature(h, z))
     with torch.no_grad(), autocast(h.device):  # heads and critic once, for all H + 1 states of every dream
         all_feat = torch.stack(feats)  # (H + 1, B, F)
         reward, cont_logit = wm.heads(all_feat[1:])  # r_{t+1}, c_{t+1} read from s_{t+1}
         value = agent.value(all_feat)
-    traj = dict(feat=all_feat[:-1], action=torch.stack(actions), logp=torch.stack(logps), value=value[:-1],
+    traj = dict(feat=all_feat[:-1], action=torch.stack(actions_taken), logp=torch.stack(logps), value=value[:-1],
                 reward=reward, cont=(cont_logit > 0).float(), bootstrap=value[-1])
     # A step is trained on while no earlier step of its dream ended (the terminal step itself counts).
     mask = torch.cat([torch.ones_like(traj["cont"][:1]), torch.cumprod(traj["cont"], 0)[:-1]])
+    if args.transform_credit == "untransformed" and transform is not None:
+        mask = untransformed_credit(wm, agent, traj, torch.stack(dreamed[1:] + feats[-1:]),
+                                    torch.stack(was_transformed))
     changes = torch.cat(changes) if changes else torch.zeros(0, 3)
     transformed = dict(count=len(changes), **(dict(zip(("z_changed", "h_change", "value_change"),
                                                         changes.mean(0).tolist())) if len(changes) else {}))
     return traj, mask, examples, transformed
+
+
+def untransformed_credit(wm, agent, traj, next_dreamed, was_transformed):
+    """The other reading of a transformed transition: the transition t ends at the state the world model dreamed,
+    next_dreamed[t] (H, B, F), with that state's reward, continue and value; where s_{t+1} was then transformed,
+    the transformed state starts a new segment: GAE's trace is cut at t, and the mask restarts. Updates traj in
+    place and returns the mask."""
+    new_start = torch.cat([was_transformed[1:], torch.zeros_like(was_transformed[:1])]).float()  # (H, B), at t
+    with torch.no_grad(), autocast(next_dreamed.device):
+        reward, cont_logit = wm.heads(next_dreamed)
+        next_value = agent.value(next_dreamed)
+    keep = 1 - new_start
+    traj["reward"] = keep * traj["reward"] + new_start * reward
+    traj["cont"] = keep * traj["cont"] + new_start * (cont_logit > 0).float()
+    traj["next_value"] = keep * torch.cat([traj["value"][1:], traj["bootstrap"][None]]) + new_start * next_value
+    traj["trace"] = keep
+    mask = [torch.ones_like(keep[0])]
+    for t in range(1, len(keep)):  # valid while no terminal since the segment's start
+        mask.append(torch.where(was_transformed[t], torch.ones_like(mask[-1]), mask[-1] * traj["cont"][t - 1]))
+    return torch.stack(mask)
 
 
 # --- offline PPO on the real replay (GePPO)
@@ -785,31 +853,45 @@ def night_experience(wm, agent, replay, args, rng):
                 cont=1 - rows["terminal"].float(), bootstrap=value[-1])
     trace = torch.cat([weights[1:], torch.ones_like(weights[:1])])  # A_t = delta_t + gamma lambda c_{t+1} A_{t+1}
     mask = torch.ones_like(traj["reward"])
-    return ppo_batch(traj, 1 - 1 / H, args, mask, trace), traj, mask, [], dict(count=0)
+    return ppo_batch(traj, night_gamma(args), args, mask, trace), traj, mask, [], dict(count=0)
 
 
 # --- evaluation, checkpoints
-def evaluate(wm, agent, args, episodes, device):
+def evaluate(wm, agent, args, episodes, device, record=False):
     """Raw returns of `episodes` episodes on the full level distribution (test) and as many on the training
     levels (train), played at once: one fresh env per episode, only its first episode counted, and the frames of
     every env still in its first episode go through the world model and the actor in one call per step. The
-    envs' levels follow from --seed alone, so every evaluation of a run plays the same levels."""
+    envs' levels follow from --seed alone, so every evaluation of a run plays the same levels. Also the shares of
+    episodes that completed their level, timed out or failed otherwise (died), and their mean length.
+
+    record=True also returns what was played, for the diagnostics: every step's (env, s_t, h_{t+1}, a_t, raw r_{t+1},
+    done, success) and the frames of the first RECORDED_FRAMES episodes of each split. Recording draws nothing."""
     envs = (make_envs(args, episodes, 0, args.seed + 2_000_000),
             make_envs(args, episodes, args.num_levels, args.seed + 1_000_000))
     obs = np.concatenate([e.reset()["rgb"] for e in envs])  # (2 * episodes, 64, 64, 3): test envs, then train
     returns, playing = np.zeros(2 * episodes), np.ones(2 * episodes, bool)
+    lengths, success = np.zeros(2 * episodes, np.int64), np.zeros(2 * episodes, bool)
     action = np.zeros(2 * episodes, np.int64)  # a finished env keeps getting its last action; nothing counts
+    steps_played = []
+    framed = np.arange(2 * episodes) % episodes < RECORDED_FRAMES  # the envs whose frames a recording keeps
     finished = bar(2 * episodes, "evaluation")  # counts the episodes played to their end
     with acting(device, wm, agent):
         h = wm.initial_h(2 * episodes).float()  # (envs still playing, deter)
         while playing.any():
             active = np.flatnonzero(playing)
-            _, active_action, _, h_next = act(wm, agent, obs[active], h)
+            feat, active_action, _, h_next = act(wm, agent, obs[active], h)
             action[active] = active_action.cpu().numpy()
             steps = [e.step(part) for e, part in zip(envs, np.split(action, 2))]
-            obs = np.concatenate([s[0]["rgb"] for s in steps])
             reward, done = (np.concatenate([s[i] for s in steps]) for i in (1, 2))
+            ended = successes([i for s in steps for i in s[3]])
+            if record:
+                steps_played.append(dict(env=active, feat=feat.cpu(), h_next=h_next.cpu(), action=active_action.cpu(),
+                                         reward=reward[active], done=done[active], success=ended[active],
+                                         obs=obs[active[framed[active]]]))
+            obs = np.concatenate([s[0]["rgb"] for s in steps])
             returns[active] += reward[active]
+            lengths[active] += 1
+            success[active] = ended[active] & done[active]
             playing[active] = ~done[active]
             h = h_next[torch.as_tensor(~done[active], device=device)]
             finished.update(int(done[active].sum()))
@@ -817,11 +899,16 @@ def evaluate(wm, agent, args, episodes, device):
     for e in envs:
         e.close()
     result = {}
-    for split, r in (("test", returns[:episodes]), ("train", returns[episodes:])):
+    timeout = lengths >= EPISODE_LIMIT
+    for split, part in (("test", slice(0, episodes)), ("train", slice(episodes, None))):
+        r = returns[part]
         se = float(r.std(ddof=1) / np.sqrt(episodes)) if episodes > 1 else None  # standard error of the mean
         result.update({f"{split}_return": float(r.mean()), f"{split}_return_std": float(r.std()),
-                       f"{split}_return_se": se})
-    return result
+                       f"{split}_return_se": se, f"{split}_success": float(success[part].mean()),
+                       f"{split}_timeout": float((timeout[part] & ~success[part]).mean()),
+                       f"{split}_death": float((~timeout[part] & ~success[part]).mean()),
+                       f"{split}_length": float(lengths[part].mean())})
+    return (result, Recording(steps_played, episodes)) if record else result
 
 
 def image_grid(frames):
@@ -977,6 +1064,174 @@ def time_acting(wm, agent, runner, device, calls=3):
         return (time.time() - start) / calls
 
 
+# --- diagnostics: what the world model predicts against what the agent meets
+RECORDED_FRAMES = 10  # episodes of each split whose frames an evaluation's recording keeps (held-out model loss)
+DIAGNOSED_STATES = 1024  # real states of each split dreamed from for the predicted returns
+
+
+class Recording:
+    """What an evaluation played (evaluate(record=True)), as flat arrays with each episode's steps together and in
+    order: s_t, h_{t+1}, a_t, raw r_{t+1}, done, success, and the frames of the episodes that kept theirs."""
+
+    def __init__(self, steps, episodes):
+        env = np.concatenate([s["env"] for s in steps])
+        order = np.argsort(env, kind="stable")
+        framed = np.arange(2 * episodes) % episodes < RECORDED_FRAMES
+        frame_of_row = np.cumsum(framed[env]) - 1  # row (in play order) -> its frame, where it has one
+        self.env, self.episodes = env[order], episodes
+        self.feat, self.h_next, self.action = (torch.cat([s[k] for s in steps])[torch.as_tensor(order)]
+                                               for k in ("feat", "h_next", "action"))
+        self.raw_reward, self.done, self.success = (np.concatenate([s[k] for s in steps])[order]
+                                                    for k in ("reward", "done", "success"))
+        self.framed = framed[self.env]
+        self.frames = np.concatenate([s["obs"] for s in steps])[frame_of_row[order][self.framed]]
+        self.is_first = np.r_[True, self.env[1:] != self.env[:-1]]
+
+    def reward(self, args):
+        """The training reward of each step (shaped as by day)."""
+        return shape(self.raw_reward, self.done, self.success, *shaping(args)).astype(np.float32)
+
+    def returns(self, reward, gamma, horizon=None):
+        """The discounted return from each step to its episode's end, or over its next `horizon` steps."""
+        out, future = np.zeros(len(reward)), np.zeros(len(reward) + 1)
+        if horizon is None:
+            for i in reversed(range(len(reward))):
+                out[i] = future[i] = reward[i] + gamma * future[i + 1] * (not self.done[i])
+            return out
+        alive = np.ones(len(reward), bool)
+        for k in range(horizon):
+            index = np.minimum(np.arange(len(reward)) + k, len(reward) - 1)
+            out += alive * gamma ** k * reward[index]
+            alive &= ~self.done[index]
+        return out
+
+    def future_actions(self, rows, horizon):
+        """(horizon, len(rows)) actions played from each row on, 0 past its episode's end."""
+        index = np.minimum(rows[None] + np.arange(horizon)[:, None], len(self.done) - 1)
+        ended = np.cumsum(np.concatenate([np.zeros((1, len(rows)), bool), self.done[index[:-1]]]), 0) > 0
+        return torch.where(torch.as_tensor(ended), 0, self.action[torch.as_tensor(index)])
+
+
+def split_state(wm, feat):
+    """(h, z) of flat (..., deter + C*J) features."""
+    return feat[..., :wm.deter], feat[..., wm.deter:].reshape(*feat.shape[:-1], wm.C, wm.J)
+
+
+def predicted_return(traj, mask, gamma):
+    """The discounted return a dream credits (what PPO at night maximises): sum_t gamma^t r_{t+1} over its mask."""
+    discount = gamma ** torch.arange(len(mask), device=mask.device, dtype=torch.float32)[:, None]
+    return (discount * traj["reward"] * mask).sum(0)
+
+
+def by_step(x, mask):
+    """Mean over the dreams of each step index (H values), among the valid steps."""
+    return ((x * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
+
+
+def share(x):
+    return float(x.float().mean()) if x.numel() else None
+
+
+def state_diagnostics(wm, agent, rec, rows, args, value_gamma, day_agent, gen):
+    """The world model's heads, the critic (against the return discounted by value_gamma) and the policy on the
+    real states `rows` of one split, and the H-step return the world model predicts from a sample of them (closed
+    loop: the policy acting; open loop: the recorded actions) against the return really earned over the same H
+    steps, both discounted by the night's gamma (the return the night maximises)."""
+    device = wm.bins.device
+    feat, h_next = rec.feat[rows].to(device), rec.h_next[rows].to(device)
+    reward = rec.reward(args)[rows]
+    rewarded, done = reward != 0, rec.done[rows]
+    z_next = sample_one_hot(wm.prior(h_next))
+    pred_reward, cont_logit = (x.cpu().numpy() for x in wm.heads(feature(h_next, z_next)))
+    threshold = 0.5 * np.median(np.abs(reward[rewarded])) if rewarded.any() else 0.5
+    predicted = np.abs(pred_reward) >= threshold
+    logits = F.log_softmax(agent.actor(feat).float(), -1)
+    out = dict(reward_precision=float((predicted & rewarded).sum() / predicted.sum()) if predicted.any() else None,
+               reward_recall=float((predicted & rewarded).sum() / rewarded.sum()) if rewarded.any() else None,
+               reward_pred_at_reward=float(pred_reward[rewarded].mean()) if rewarded.any() else None,
+               reward_pred_elsewhere=float(pred_reward[~rewarded].mean()) if (~rewarded).any() else None,
+               terminal_recall=float((cont_logit[done] <= 0).mean()) if done.any() else None,
+               false_terminal_rate=float((cont_logit[~done] <= 0).mean()) if (~done).any() else None,
+               real_reward_rate=float(rewarded.mean()), real_terminal_rate=float(done.mean()),
+               value_mean=float(agent.value(feat).float().mean()),
+               return_mean=float(rec.returns(rec.reward(args), value_gamma)[rows].mean()),
+               entropy=float(-(logits.exp() * logits).sum(-1).mean()))
+    out["value_error"] = out["value_mean"] - out["return_mean"]
+    if day_agent is not None:
+        day_logits = F.log_softmax(day_agent.actor(feat).float(), -1)
+        out["kl_to_day"] = float((logits.exp() * (logits - day_logits)).sum(-1).mean())
+    sample = np.sort(gen.choice(rows, min(DIAGNOSED_STATES, len(rows)), replace=False))
+    h, z = split_state(wm, rec.feat[sample].to(device))
+    gamma = night_gamma(args)
+    real = float(rec.returns(rec.reward(args), gamma, args.horizon)[sample].mean())
+    for name, actions in (("closed_loop", None), ("open_loop", rec.future_actions(sample, args.horizon).to(device))):
+        traj, mask, _, _ = dream(wm, agent, h, z, args, actions=actions)
+        out[f"{name}_predicted_return"] = float(predicted_return(traj, mask, gamma).mean())
+        out[f"{name}_gap"] = out[f"{name}_predicted_return"] - real
+    out["real_h_step_return"] = real
+    return out
+
+
+def heldout_diagnostics(wm, rec, args):
+    """The world-model loss (Eq. 1) and its parts on the recorded episodes' frames, every window of L steps once
+    (no reward priority): data the world model never trained on."""
+    rows = np.flatnonzero(rec.framed)
+    windows = len(rows) // args.seq_len
+    if not windows:
+        return {}
+    rows = rows[: windows * args.seq_len].reshape(windows, args.seq_len)
+    device = wm.bins.device
+    totals, counts = {}, {}
+    for part in np.array_split(rows, max(1, windows // 32)):
+        frame_index = np.searchsorted(np.flatnonzero(rec.framed), part)
+        batch = dict(obs=torch.as_tensor(rec.frames[frame_index], device=device).permute(0, 1, 4, 2, 3),
+                     action=rec.action[torch.as_tensor(part)].to(device),
+                     is_first=torch.as_tensor(rec.is_first[part], device=device),
+                     reward=torch.as_tensor(rec.reward(args)[part], device=device),
+                     terminal=torch.as_tensor(rec.done[part], device=device))
+        for k, v in wm.loss(batch, args)[1].items():
+            totals[k], counts[k] = totals.get(k, 0.0) + v * len(part), counts.get(k, 0) + len(part)
+    return {f"heldout_{k}": totals[k] / counts[k] for k in totals}
+
+
+def start_diagnostics(wm, agent, h, z, args):
+    """Per dream step from the starts (h, z): the share of h's units outside (-1, 1), where no posterior state
+    lies, and the dreamed reward and terminal rates."""
+    traj, mask, _, _ = dream(wm, agent, h, z, args)
+    return dict(h_outside_by_step=[share(traj["feat"][t, :, :wm.deter].abs() > 1) for t in range(len(mask))],
+                reward_by_step=by_step(traj["reward"], mask), terminal_by_step=by_step(1 - traj["cont"], mask))
+
+
+def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None, starts=False):
+    """Diagnostics of the world model and the policy on an evaluation's recording (evaluate(record=True)):
+    per split (test, train) see state_diagnostics; heldout_* the world-model loss on the recorded frames;
+    with dreams=(traj, mask) of the night's epoch, their reward and terminal rates by step index; with starts,
+    start_diagnostics from random starts (Eq. 2) and from the recording's real states. They draw from a random
+    stream of their own, seeded by --seed, so the run's own stream is left exactly as it was."""
+    device = wm.bins.device
+    models = [wm, agent] + ([day_agent] if day_agent is not None else [])
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, *models):
+        torch.manual_seed(args.seed)
+        gen = np.random.default_rng(args.seed)
+        out = {}
+        for split, rows in (("test", np.flatnonzero(rec.env < rec.episodes)),
+                            ("train", np.flatnonzero(rec.env >= rec.episodes))):
+            out.update({f"{split}_{k}": v for k, v in
+                        state_diagnostics(wm, agent, rec, rows, args, value_gamma, day_agent, gen).items()})
+        out.update(heldout_diagnostics(wm, rec, args))
+        if dreams is not None:
+            traj, mask = dreams
+            out.update(dream_reward_by_step=by_step(traj["reward"], mask),
+                       dream_terminal_by_step=by_step(1 - traj["cont"], mask))
+        if starts:
+            n = min(DIAGNOSED_STATES, len(rec.env))
+            real = split_state(wm, rec.feat[np.sort(gen.choice(len(rec.env), n, replace=False))].to(device))
+            for name, (h, z) in (("random_start", random_starts(wm, n)), ("real_start", real)):
+                out.update({f"{name}_{k}": v for k, v in start_diagnostics(wm, agent, h, z, args).items()})
+    return out
+
+
+# --- the run: Algorithm 1, and what keeps it resumable
 def main(args):
     check_args(args)
     if args.resume:
@@ -1002,6 +1257,7 @@ def main(args):
     wm_opt = torch.optim.Adam(wm.parameters(), lr=args.wm_lr, eps=1e-8)
     agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
     return_scale = ReturnScale(args.return_decay)
+    day_agent = None  # the policy at the day's end, for the night's diagnostics (KL to it)
     steps_per_env = args.day_steps // args.num_envs
     loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
     replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
@@ -1026,6 +1282,9 @@ def main(args):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         if resume_state is not None and state["runner"] is not None:
             runner.load_state_dict(state["runner"], device)
+        if state.get("day_agent") is not None:
+            day_agent = Agent(wm.feat_dim, num_actions, args).to(device)
+            day_agent.load_state_dict(state["day_agent"])
     if day_state is not None:
         progress.update(day_epoch=args.day_epochs, seed_done=True)
 
@@ -1038,6 +1297,12 @@ def main(args):
     # a resumed run hides what its killed attempt logged after the checkpoint's step (kept: that step's own
     # evaluation, and the killed epoch's first world-model metrics, logged at the same step)
     writer = SummaryWriter(run_dir, purge_step=progress["global_step"] + 1 if state is not None else None)
+    diagnostics_path = os.path.join(run_dir, "diagnostics.jsonl")  # one line per diagnosed evaluation
+    if resume_state is not None and os.path.isfile(diagnostics_path):  # drop the killed attempt's lines, as above
+        with open(diagnostics_path) as f:
+            kept = [line for line in f if json.loads(line)["global_step"] <= progress["global_step"]]
+        with open(diagnostics_path, "w") as f:
+            f.writelines(kept)
     table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
     print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
@@ -1059,13 +1324,26 @@ def main(args):
 
     final_eval_episodes = final_episodes(args)
 
-    def run_eval(final):
-        """Evaluate, timed for the estimate; the evaluations that end the day and the night play final_eval_episodes."""
+    def run_eval(final, gamma=None, dreams=None):
+        """Evaluate, timed for the estimate; the evaluations that end the day and the night play final_eval_episodes.
+        With a gamma (the day's last evaluation and the night's) and --diagnostics, also diagnose the world model
+        on the episodes played, logged as diagnostics/* and as a line of diagnostics.jsonl."""
         start = time.time()
-        result = evaluate(wm, agent, args, final_eval_episodes if final else args.eval_episodes, device)
+        episodes = final_eval_episodes if final else args.eval_episodes
+        recorded = gamma is not None and args.diagnostics
+        result = evaluate(wm, agent, args, episodes, device, record=recorded)
+        if recorded:
+            result, recording = result
         progress["eval_seconds"] += time.time() - start
         progress["evals"] += 1
         log("eval", result)
+        if recorded:
+            found = diagnose(wm, agent, recording, args, gamma, day_agent, dreams)
+            log("diagnostics", {k: v for k, v in found.items() if not isinstance(v, list)})
+            with open(diagnostics_path, "a") as f:
+                f.write(json.dumps(dict(global_step=progress["global_step"], day_epoch=progress["day_epoch"],
+                                        night_epoch=progress["night_epoch"], episodes=episodes, **result, **found))
+                        + "\n")
         return result
 
     # The estimate is printed once: after this process's first world-model update (with acting timed aside), or in
@@ -1094,6 +1372,7 @@ def main(args):
             method=METHOD, args=asdict(args), world_model=wm.state_dict(), agent=agent.state_dict(),
             wm_opt=wm_opt.state_dict(), agent_opt=agent_opt.state_dict(), return_scale=return_scale.range,
             progress=progress, replay_rows=replay.rows, replay_dir=replay_dir, rng=rng_state,
+            day_agent=day_agent.state_dict() if day_agent is not None else None,
             runner=runner.state_dict() if progress["day_epoch"] < args.day_epochs else None))
 
     # Day: S random seed episodes, then E_d epochs of world-model updates, acting, PPO (Algorithm 1).
@@ -1139,7 +1418,8 @@ def main(args):
                 heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
                                                     low=old_rows), device)
                 log("world_model/heldout", wm.loss(heldout, args)[1])
-        progress["day_end"] = run_eval(final=progress["day_epoch"] + 1 == args.day_epochs)
+        last = progress["day_epoch"] + 1 == args.day_epochs
+        progress["day_end"] = run_eval(final=last, gamma=args.gamma if last else None)
         progress["day_epoch"] += 1
         progress["day_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
@@ -1155,6 +1435,8 @@ def main(args):
     # Night: E_n epochs of PPO on dreams from the frozen world model.
     wm.requires_grad_(False)
     agent_opt.param_groups[0]["lr"] = args.night_lr
+    if args.diagnostics and day_agent is None and progress["night_epoch"] == 0:
+        day_agent = copy.deepcopy(agent).requires_grad_(False)
     phase_start, first_epoch = time.time(), progress["night_epoch"]
     while progress["night_epoch"] < args.night_epochs:
         epoch_start = time.time()
@@ -1179,7 +1461,9 @@ def main(args):
                                      progress["global_step"], dataformats="HWC")
         estimate(epoch_start, night_seconds=time.time() - epoch_start)
         if night_evaluates(epoch, args):
-            progress["night_end"] = run_eval(final=epoch == args.night_epochs)
+            progress["night_epoch"] = epoch  # the diagnostics' line names the epoch it ends
+            progress["night_end"] = run_eval(final=epoch == args.night_epochs, gamma=night_gamma(args),
+                                             dreams=(traj, mask))
         progress["night_epoch"] = epoch
         progress["night_seconds"] += time.time() - epoch_start
         log("perf", dict(epoch_seconds=time.time() - epoch_start,

@@ -48,7 +48,7 @@ def test_night_batch_is_replayed_experience(monkeypatch):
     replay.add(data)
     seen = {}
     gae = mod.compute_gae
-    monkeypatch.setattr(mod, "compute_gae", lambda *a: seen.update(trace=a[-1]) or gae(*a))
+    monkeypatch.setattr(mod, "compute_gae", lambda *a: seen.update(trace=a[6]) or gae(*a))
     batch, traj, mask, examples, transformed = mod.night_experience(wm, agent, replay, args, np.random.default_rng(0))
     assert traj["reward"].shape == (4, 6) and len(batch["feat"]) == 24 and transformed == dict(count=0) and mask.all()
     assert (torch.diff(traj["reward"], dim=0) == 1).all()  # H consecutive real rows per sequence

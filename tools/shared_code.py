@@ -16,7 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("dream_ppo_value.py", "dream_ppo_rnd.py", "dream_ppo_deepdream.py", "dream_ppo_full.py",
            "dreamer_baseline.py", "offline_ppo.py")
 SHARED_MARKERS = ("# --- math helpers", "# --- environment", "# --- replay", "# --- world model",
-                  "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation, checkpoints")
+                  "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation, checkpoints",
+                  "# --- diagnostics: what the world model predicts against what the agent meets",
+                  "# --- the run: Algorithm 1, and what keeps it resumable")
 
 
 def load_script(name):

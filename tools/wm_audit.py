@@ -1,0 +1,132 @@
+"""Audit the world model a checkpoint holds: what it predicts against what its policy really meets.
+
+    python tools/wm_audit.py runs/benchmark/coinrun__day__1            # a run folder (its checkpoint.pt or day.pt)
+    python tools/wm_audit.py a/day.pt b/checkpoint.pt --episodes 100    # several checkpoints: one table row each
+
+The checkpoint's policy plays fresh episodes on test levels and on training levels (the levels of the run's own
+evaluations, from --seed, the run's by default), with the evaluation code of the script that made the checkpoint;
+then the shared `diagnose` of that script measures, per split: the reward head's precision and recall at the real
+reward steps, the continue head's recall at real terminals, the critic's value against the realised discounted
+return, the H-step return the world model predicts from the real states (closed loop: the policy acting, the number
+the night maximises; open loop: the recorded actions) against the real one, and from random starts (Eq. 2) and from
+real ones, per dream step, the share of |h| > 1 and the dreamed reward and terminal rates beside the real ones.
+Writes wm_audit_<checkpoint>.json beside each checkpoint (or in --out) and prints one markdown table row each.
+docs/metrics.md names every field.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shared_code import SCRIPTS, load_script  # noqa: E402
+
+# The table's columns: (header, field of the audit JSON, format)
+COLUMNS = (("test return", "test_return", "{:.2f}"), ("pred. H-return, closed loop", "test_closed_loop_predicted_return",
+           "{:.2f}"), ("real H-return", "test_real_h_step_return", "{:.2f}"), ("gap closed", "test_closed_loop_gap",
+           "{:+.2f}"), ("gap open", "test_open_loop_gap", "{:+.2f}"), ("reward prec.", "test_reward_precision", "{:.2f}"),
+           ("reward recall", "test_reward_recall", "{:.2f}"), ("terminal recall", "test_terminal_recall", "{:.2f}"),
+           ("value - return", "test_value_error", "{:+.2f}"), ("random start |h|>1, step 0",
+           "random_start_h_outside_by_step", "{:.2f}"), ("random start reward, step 0", "random_start_reward_by_step",
+           "{:.3f}"), ("real reward rate", "test_real_reward_mean", "{:.3f}"))
+
+
+def checkpoint_path(path):
+    """A checkpoint file, or the newest checkpoint of a run folder (checkpoint.pt, else day.pt)."""
+    if os.path.isdir(path):
+        for name in ("checkpoint.pt", "day.pt"):
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        sys.exit(f"error: {path} holds no checkpoint.pt or day.pt; pass a run made with --save-checkpoint")
+    if not os.path.isfile(path):
+        sys.exit(f"error: no checkpoint at {path}; pass a day.pt, a checkpoint.pt or a run folder holding one")
+    return path
+
+
+def script_of(method):
+    """The script that made a checkpoint of `method` (its evaluation and diagnostics are that script's own)."""
+    for name in SCRIPTS:
+        module = load_script(name)
+        if module.METHOD == method:
+            return module
+    sys.exit(f"error: no script makes method {method!r}; choose a checkpoint of one of: {', '.join(SCRIPTS)}")
+
+
+def audit(path, episodes, seed=None, cuda=True):
+    """The audit of one checkpoint, as a dict (the JSON's content)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint")
+    if not isinstance(state, dict) or "world_model" not in state or "args" not in state:
+        sys.exit(f"error: {path} is not a checkpoint of these scripts")
+    mod = script_of(state.get("method"))
+    fields = {f.name for f in dataclasses.fields(mod.Args)}
+    args = mod.Args(**{k: v for k, v in state["args"].items() if k in fields})
+    args.seed = args.seed if seed is None else seed
+    device = torch.device("cuda" if torch.cuda.is_available() and cuda else "cpu")
+    mod.BF16.update(cuda=args.bf16 is not False, cpu=mod.native_bf16() if args.bf16 is None else args.bf16)
+    wm = mod.WorldModel(args, 15).to(device)
+    agent = mod.Agent(wm.feat_dim, 15, args).to(device)
+    wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
+    wm.requires_grad_(False), agent.requires_grad_(False)
+    torch.manual_seed(args.seed)
+    start = time.time()
+    result, recording = mod.evaluate(wm, agent, args, episodes, device, record=True)
+    at_night = state["progress"]["night_epoch"] > 0
+    found = mod.diagnose(wm, agent, recording, args, mod.night_gamma(args) if at_night else args.gamma, starts=True)
+    for split in ("test", "train"):
+        rows = recording.env < episodes if split == "test" else recording.env >= episodes
+        found[f"{split}_real_reward_mean"] = float(recording.reward(args)[rows].mean())
+    progress = state["progress"]
+    return dict(checkpoint=os.path.abspath(path), method=state["method"], env_id=args.env_id, seed=args.seed,
+                run_seed=state["args"]["seed"], day_epoch=progress["day_epoch"], night_epoch=progress["night_epoch"],
+                global_step=progress["global_step"], episodes=episodes, seconds=time.time() - start,
+                **result, **found)
+
+
+def row(name, found):
+    cells = []
+    for _, key, form in COLUMNS:
+        value = found.get(key)
+        value = value[0] if isinstance(value, list) else value
+        cells.append("" if value is None else form.format(value))
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", help="day.pt, checkpoint.pt, or run folders holding one")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes on test levels, and as many on training "
+                        "levels (default: 50)")
+    parser.add_argument("--seed", type=int, help="seed of the levels and of the audit's random draws (default: the "
+                        "run's own, so the levels are those of its evaluations)")
+    parser.add_argument("--out", help="folder for the JSON files (default: beside each checkpoint)")
+    parser.add_argument("--no-cuda", action="store_true", help="use the CPU even where CUDA is available")
+    cli = parser.parse_args()
+    if cli.episodes < 2:
+        sys.exit(f"error: --episodes must be 2 or more, got {cli.episodes}")
+    paths = [checkpoint_path(p) for p in cli.checkpoints]
+    print("| checkpoint | " + " | ".join(h for h, _, _ in COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for path in paths:
+        found = audit(path, cli.episodes, cli.seed, not cli.no_cuda)
+        run = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out_dir = cli.out or os.path.dirname(os.path.abspath(path))
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"wm_audit_{run}_{stem}.json" if cli.out else f"wm_audit_{stem}.json")
+        with open(out + ".tmp", "w") as f:
+            json.dump(found, f, indent=1)
+        os.replace(out + ".tmp", out)
+        print(row(f"{run}/{stem}", found), flush=True)
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
