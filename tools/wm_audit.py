@@ -14,68 +14,30 @@ Writes wm_audit_<checkpoint>.json beside each checkpoint (or in --out) and print
 docs/metrics.md names every field.
 """
 import argparse
-import dataclasses
 import json
 import os
 import sys
 import time
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shared_code import SCRIPTS, load_script  # noqa: E402
+from checkpoints import build, checkpoint_path, read  # noqa: E402
 
 # The table's columns: (header, field of the audit JSON, format)
 COLUMNS = (("test return", "test_return", "{:.2f}"), ("pred. H-return, closed loop", "test_closed_loop_predicted_return",
            "{:.2f}"), ("real H-return", "test_real_h_step_return", "{:.2f}"), ("gap closed", "test_closed_loop_gap",
            "{:+.2f}"), ("gap open", "test_open_loop_gap", "{:+.2f}"), ("reward prec.", "test_reward_precision", "{:.2f}"),
            ("reward recall", "test_reward_recall", "{:.2f}"), ("terminal recall", "test_terminal_recall", "{:.2f}"),
-           ("value - return", "test_value_error", "{:+.2f}"), ("random start |h|>1, step 0",
+           ("value - return", "test_value_error", "{:+.2f}"), ("random start abs(h)>1, step 0",
            "random_start_h_outside_by_step", "{:.2f}"), ("random start reward, step 0", "random_start_reward_by_step",
            "{:.3f}"), ("real reward rate", "test_real_reward_mean", "{:.3f}"))
 
 
-def checkpoint_path(path):
-    """A checkpoint file, or the newest checkpoint of a run folder (checkpoint.pt, else day.pt)."""
-    if os.path.isdir(path):
-        for name in ("checkpoint.pt", "day.pt"):
-            if os.path.isfile(os.path.join(path, name)):
-                return os.path.join(path, name)
-        sys.exit(f"error: {path} holds no checkpoint.pt or day.pt; pass a run made with --save-checkpoint")
-    if not os.path.isfile(path):
-        sys.exit(f"error: no checkpoint at {path}; pass a day.pt, a checkpoint.pt or a run folder holding one")
-    return path
-
-
-def script_of(method):
-    """The script that made a checkpoint of `method` (its evaluation and diagnostics are that script's own)."""
-    for name in SCRIPTS:
-        module = load_script(name)
-        if module.METHOD == method:
-            return module
-    sys.exit(f"error: no script makes method {method!r}; choose a checkpoint of one of: {', '.join(SCRIPTS)}")
-
-
 def audit(path, episodes, seed=None, cuda=True):
     """The audit of one checkpoint, as a dict (the JSON's content)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint")
-    if not isinstance(state, dict) or "world_model" not in state or "args" not in state:
-        sys.exit(f"error: {path} is not a checkpoint of these scripts")
-    mod = script_of(state.get("method"))
-    fields = {f.name for f in dataclasses.fields(mod.Args)}
-    args = mod.Args(**{k: v for k, v in state["args"].items() if k in fields})
-    args.seed = args.seed if seed is None else seed
-    device = torch.device("cuda" if torch.cuda.is_available() and cuda else "cpu")
-    mod.BF16.update(cuda=args.bf16 is not False, cpu=mod.native_bf16() if args.bf16 is None else args.bf16)
-    wm = mod.WorldModel(args, 15).to(device)
-    agent = mod.Agent(wm.feat_dim, 15, args).to(device)
-    wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
-    wm.requires_grad_(False), agent.requires_grad_(False)
-    torch.manual_seed(args.seed)
+    state = read(path)
+    mod, args, wm, agent, device = build(path, state, seed, cuda)
     start = time.time()
     result, recording = mod.evaluate(wm, agent, args, episodes, device, record=True)
     at_night = state["progress"]["night_epoch"] > 0
