@@ -143,7 +143,11 @@ run() {
     done
   fi
   cmd+=(--log-dir "$log_dir" --run-name "$name" --save-checkpoint)
-  if [ "${#gpu_list[@]}" -gt 0 ]; then echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES ${cmd[*]}"; else echo "${cmd[*]}"; fi
+  if [ "${#gpu_list[@]}" -gt 0 ]; then
+    echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES ${cmd[*]}"
+  else
+    echo "${cmd[*]}"
+  fi
   [ "$dry_run" = 1 ] && return 0
   mkdir -p "$log_dir"
   "${cmd[@]}" > "$log_dir/$name.log" 2>&1 || { echo "# failed: $name (see $log_dir/$name.log)" >&2; return 1; }

@@ -84,7 +84,8 @@ def main():
     run = os.path.basename(os.path.dirname(os.path.abspath(path)))
     print(f"{run}/{os.path.basename(path)} ({state['method']}, {args.env_id}, {args.distribution_mode}): "
           f"test {result['test_return']:.2f} ± {result['test_return_se']:.2f}, "
-          f"train {result['train_return']:.2f} ± {result['train_return_se']:.2f} ({levels(args)}), mean ± standard error over {cli.episodes} + {cli.episodes} episodes, seed {args.seed}; "
+          f"train {result['train_return']:.2f} ± {result['train_return_se']:.2f} ({levels(args)}), "
+          f"mean ± standard error over {cli.episodes} + {cli.episodes} episodes, seed {args.seed}; "
           f"wrote {out}", flush=True)
 
 

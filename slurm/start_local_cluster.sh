@@ -6,7 +6,8 @@ set -euo pipefail
 
 [ "$(id -u)" = 0 ] || { echo "error: run as root (it writes /etc/slurm and starts daemons)" >&2; exit 2; }
 if ! command -v slurmctld > /dev/null || ! command -v munged > /dev/null; then
-  command -v apt-get > /dev/null || { echo "error: no slurmctld or munged here, and no apt-get to install them" >&2; exit 2; }
+  command -v apt-get > /dev/null || { echo "error: no slurmctld or munged here, and no apt-get to install them" >&2
+                                      exit 2; }
   echo "# installing slurm-wlm and munge"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge > /dev/null
 fi

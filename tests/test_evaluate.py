@@ -38,9 +38,9 @@ def test_a_run_is_scored_by_its_own_scripts_evaluation(run_dir):
     out = evaluate(str(run_dir), "--episodes", "3")
     assert out.returncode == 0, out.stderr[-3000:]
     line = out.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"tiny/checkpoint\.pt \(Dreamer, chaser, easy\): test [-\d.]+ ± [\d.]+, train [-\d.]+ ± [\d.]+ "
-                        r"\(training levels 0-199\), mean ± standard error over 3 \+ 3 episodes, seed 1; wrote .*"
-                        r"evaluation_3_easy\.json", line), line
+    assert re.fullmatch(r"tiny/checkpoint\.pt \(Dreamer, chaser, easy\): test [-\d.]+ ± [\d.]+, "
+                        r"train [-\d.]+ ± [\d.]+ \(training levels 0-199\), mean ± standard error over 3 \+ 3 "
+                        r"episodes, seed 1; wrote .*evaluation_3_easy\.json", line), line
     with open(run_dir / "evaluation_3_easy.json") as f:
         found = json.load(f)
     assert found["checkpoint"] == str(run_dir / "checkpoint.pt") and found["method"] == load_script(SCRIPT).METHOD

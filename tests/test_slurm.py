@@ -100,7 +100,8 @@ def test_slurm_leaves_the_runs_of_a_local_benchmark_and_resubmitting_skips_them(
 
     (cluster / "chaser__dreamer__1" / "summary.json").unlink()  # a night killed after its last checkpoint
     again = submit(cluster)
-    assert again.splitlines()[0] == "# done: chaser__day__1" and "# days:" not in again and "scontrol update" not in again
+    assert again.splitlines()[0] == "# done: chaser__day__1"
+    assert "# days:" not in again and "scontrol update" not in again
     resumed = re.search(r"^# nights: job (\d+), tasks 1 \(0 of them after their day's task\)$", again, re.M)
     assert resumed, again
     assert wait_for([resumed[1]], cluster) == {f"{resumed[1]}_1": "COMPLETED"}
