@@ -23,7 +23,7 @@ usage: bash benchmark.sh [options] [-- flags passed to every script]
   --slurm TEMPLATE    submit the plan to SLURM with sbatch: one job array of the days, one of the nights, each
                       night waiting for its own day; TEMPLATE is a job script with the #SBATCH resources (see
                       slurm/template.sbatch), to which the task's command is appended
-  --dry-run           print the commands (with --slurm, the sbatch commands), run nothing
+  --dry-run           print the commands, run nothing (with --slurm: print the sbatch commands, submit nothing)
   -h, --help          this text
 
 Flags after -- go to every script, e.g. the README's quick CPU configuration with the paper's 200

@@ -40,13 +40,14 @@ NodeName=$host CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 )"
+# running PIDFILE: whether the daemon whose pid the file holds is alive
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null; }
+
 if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$wanted" ]; then
   echo "$wanted" > "$conf"
   echo "# wrote $conf"
+  if running /run/slurmctld.pid; then scontrol reconfigure; fi  # daemons already up read it again
 fi
-
-# running PIDFILE: whether the daemon whose pid the file holds is alive
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null; }
 
 if [ ! -f /etc/munge/munge.key ]; then
   mungekey --create > /dev/null 2>&1 || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2> /dev/null
