@@ -296,6 +296,13 @@ def make_envs(args, num_envs, num_levels, rand_seed):
                       distribution_mode=args.distribution_mode, rand_seed=rand_seed)
 
 
+def close_envs(envs):
+    """Close ProcGen's envs now: the baselines wrapper's close() does nothing, and an env left to the garbage
+    collector closes itself whenever it is collected, which inside cffi's library lookup (another env being made)
+    hangs the process."""
+    envs.env.close()
+
+
 class Runner:
     """The training envs and what acting carries between steps: last frame, is_first, latent, returns."""
 
@@ -383,8 +390,8 @@ class Replay:
         if self.rows > self.saved_rows:
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, f"{self.saved_rows:09d}.npz")
-            with open(path + ".tmp", "wb") as f:
-                np.savez(f, **{k: v[self.saved_rows:self.rows] for k, v in self.data.items()})
+            with open(path + ".tmp", "wb") as f:  # compressed: 12x smaller on coinrun's frames, about 1 s an epoch
+                np.savez_compressed(f, **{k: v[self.saved_rows:self.rows] for k, v in self.data.items()})
             os.replace(path + ".tmp", path)
             self.saved_rows = self.rows
 
@@ -795,23 +802,24 @@ def dream(wm, agent, h, z, args, transform=None, actions=None):
         reward, cont_logit = wm.heads(all_feat[1:])  # r_{t+1}, c_{t+1} read from s_{t+1}
         value = agent.value(all_feat)
     traj = dict(feat=all_feat[:-1], action=torch.stack(actions_taken), logp=torch.stack(logps), value=value[:-1],
-                reward=reward, cont=(cont_logit > 0).float(), bootstrap=value[-1])
+                reward=reward, cont=(cont_logit > 0).float(), bootstrap=value[-1],
+                transformed=torch.stack(was_transformed))
     # A step is trained on while no earlier step of its dream ended (the terminal step itself counts).
     mask = torch.cat([torch.ones_like(traj["cont"][:1]), torch.cumprod(traj["cont"], 0)[:-1]])
     if args.transform_credit == "untransformed" and transform is not None:
-        mask = untransformed_credit(wm, agent, traj, torch.stack(dreamed[1:] + feats[-1:]),
-                                    torch.stack(was_transformed))
+        mask = untransformed_credit(wm, agent, traj, torch.stack(dreamed[1:] + feats[-1:]))
     changes = torch.cat(changes) if changes else torch.zeros(0, 3)
     transformed = dict(count=len(changes), **(dict(zip(("z_changed", "h_change", "value_change"),
                                                         changes.mean(0).tolist())) if len(changes) else {}))
     return traj, mask, examples, transformed
 
 
-def untransformed_credit(wm, agent, traj, next_dreamed, was_transformed):
+def untransformed_credit(wm, agent, traj, next_dreamed):
     """The other reading of a transformed transition: the transition t ends at the state the world model dreamed,
-    next_dreamed[t] (H, B, F), with that state's reward, continue and value; where s_{t+1} was then transformed,
-    the transformed state starts a new segment: GAE's trace is cut at t, and the mask restarts. Updates traj in
-    place and returns the mask."""
+    next_dreamed[t] (H, B, F), with that state's reward, continue and value; where s_{t+1} was then transformed
+    (traj["transformed"][t + 1]), the transformed state starts a new segment: GAE's trace is cut at t, and the mask
+    restarts. Updates traj in place and returns the mask."""
+    was_transformed = traj["transformed"]
     new_start = torch.cat([was_transformed[1:], torch.zeros_like(was_transformed[:1])]).float()  # (H, B), at t
     with torch.no_grad(), autocast(next_dreamed.device):
         reward, cont_logit = wm.heads(next_dreamed)
@@ -876,7 +884,7 @@ def night_experience(wm, agent, replay, args, rng):
     return ppo_batch(traj, night_gamma(args), args, mask), traj, mask, examples, transformed
 
 
-# --- evaluation, checkpoints
+# --- evaluation
 def evaluate(wm, agent, args, episodes, device, record=False):
     """Raw returns of `episodes` episodes on the full level distribution (test) and as many on the training
     levels (train), played at once: one fresh env per episode, only its first episode counted, and the frames of
@@ -917,7 +925,7 @@ def evaluate(wm, agent, args, episodes, device, record=False):
             finished.update(int(done[active].sum()))
     finished.close()
     for e in envs:
-        e.close()
+        close_envs(e)
     result = {}
     timeout = lengths >= EPISODE_LIMIT
     for split, part in (("test", slice(0, episodes)), ("train", slice(episodes, None))):
@@ -938,150 +946,9 @@ def image_grid(frames):
     return (frames * 255).byte().cpu().numpy()
 
 
-def check_args(args):
-    """One clear line for input that cannot run."""
-    if args.env_id not in ENV_NAMES:
-        sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
-    positive = ("num_envs", "eval_episodes", "final_eval_episodes", "deter", "stoch", "classes", "units", "cnn_depth",
-                "reward_bins", "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len",
-                "night_updates", "dream_batch_size", "horizon", "image_every", "night_eval_every")
-    for name in positive:
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("day_epochs", "wm_updates", "night_epochs", "num_levels", "start_level"):
-        if getattr(args, name) < 0:
-            sys.exit(f"error: --{name.replace('_', '-')} must be zero or more, got {getattr(args, name)}")
-    if args.day_steps % args.num_envs:
-        sys.exit(f"error: --day-steps ({args.day_steps}) must be a multiple of --num-envs ({args.num_envs})")
-    if args.distribution_mode not in ("easy", "hard", "extreme", "memory", "exploration"):
-        sys.exit(f"error: unknown --distribution-mode {args.distribution_mode!r}; use easy or hard")
-    if args.resume and args.load_day_checkpoint:
-        sys.exit("error: use either --resume or --load-day-checkpoint, not both")
-
-
-MODEL_KEYS = ("env_id", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins", "num_envs")
-
-
-def load_checkpoint(path, args):
-    """Read a checkpoint and check that its model matches these flags (one clear line if not)."""
-    if os.path.isdir(path):
-        path = os.path.join(path, "day.pt")
-    if not os.path.isfile(path):
-        sys.exit(f"error: no checkpoint at {path}; pass the day.pt written by a run with --save-checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint: "
-                 "put back a good copy, or make it again with --save-checkpoint (in a new run folder)")
-    if not isinstance(state, dict) or "world_model" not in state:
-        sys.exit(f"error: {path} is not a checkpoint of these scripts")
-    diff = [f"--{k.replace('_', '-')} {state['args'][k]} (this run: {getattr(args, k)})"
-            for k in MODEL_KEYS if state["args"][k] != getattr(args, k)]
-    if diff:
-        sys.exit(f"error: checkpoint {path} was made with " + ", ".join(diff) + "; pass the same flags")
-    beside = os.path.join(os.path.dirname(os.path.abspath(path)), "replay")
-    if os.path.isdir(beside):  # a run folder that was moved or copied still finds its replay
-        state["replay_dir"] = beside
-    return state
-
-
-def find_resumable(args):
-    pattern = f"{args.env_id}__{args.exp_name}__{args.seed}__"
-    names = [args.run_name] if args.run_name else sorted(
-        (n for n in os.listdir(args.log_dir) if n.startswith(pattern)) if os.path.isdir(args.log_dir) else [],
-        key=lambda n: os.path.getmtime(os.path.join(args.log_dir, n)))
-    names = [n for n in names if os.path.isfile(os.path.join(args.log_dir, n, "checkpoint.pt"))]
-    if not names:
-        sys.exit(f"error: nothing to resume: no {args.log_dir}/{args.run_name or pattern + '*'}/checkpoint.pt; "
-                 "start without --resume (and with --save-checkpoint)")
-    return names[-1]
-
-
-def save_checkpoint(path, state):
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def hms(seconds):
-    """H:MM:SS, hours past 24 included."""
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """One line per epoch with elapsed time and the phase's ETA."""
-
-    def __init__(self):
-        self.start = time.time()
-
-    def __call__(self, phase, epoch, total, phase_start, first_epoch, text):
-        now = time.time()
-        done = epoch - first_epoch
-        eta = (now - phase_start) / max(done, 1) * (total - epoch)
-        print(f"[{phase} {epoch}/{total}] {text} | elapsed {hms(now - self.start)} | {phase} eta {hms(eta)}",
-              flush=True)
-
-
 def bar(steps, desc):
     """A progress bar over range(steps), or an iterable, on a terminal; nothing elsewhere (CI, benchmark logs)."""
     return tqdm(range(steps) if isinstance(steps, int) else steps, desc=desc, leave=False, disable=None)
-
-
-# The README's quick configuration: day and night in minutes on 2 CPU cores, at reduced length and model size and
-# without the failure penalty, which at 150k real steps teaches the coinrun agent to wait for the timeout
-# (docs/day_agent).
-QUICK_FLAGS = ("--day-epochs 30 --night-epochs 30 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 "
-               "--stoch 16 --classes 16 --fail-penalty 0")
-
-
-def night_evaluates(epoch, args):
-    """Whether night epoch `epoch` (counted from 1) ends with an evaluation: every night_eval_every-th and the last."""
-    return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
-
-
-def final_episodes(args):
-    """Episodes of the evaluations that end the day and the night: --final-eval-episodes, else --eval-episodes."""
-    return args.final_eval_episodes or args.eval_episodes
-
-
-def remaining_seconds(args, progress, rates):
-    """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
-
-    rates: seconds per evaluation (eval), per world-model update (wm), per acting step of all envs (act) and per
-    night epoch without its evaluation (night; 0 until the night has timed one). Not counted: the day's PPO update
-    (about 1 s an epoch at the paper's scale on a CPU, next to 20 world-model updates of 4 s) and the procgen steps
-    while acting (0.2 ms, under a tenth of the networks' time). The evaluations that end the day and the night play
-    final_eval_episodes and count as that many times longer (an upper bound: a bigger batch plays faster per frame).
-    """
-    day = args.day_epochs - progress["day_epoch"]
-    nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
-    evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
-    evaluations += ((day > 0) + (len(nights) > 0)) * (final_episodes(args) / args.eval_episodes - 1)
-    day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
-    return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
-
-
-def estimate_line(args, seconds, rates, device):
-    """The run's estimated duration and what it is made of; past about an hour on a CPU, the README's quick command."""
-    names = dict(eval="evaluation {:.1f} s", wm="world-model update {:.2f} s", act="acting step {:.3f} s",
-                 night="night epoch without evaluation {:.1f} s")
-    timed = ", ".join(name.format(rates[k]) for k, name in names.items() if rates[k])
-    line = f"estimated duration of this run on {device}: {hms(seconds)} ({timed})"
-    if device.type == "cpu" and seconds > 3600:
-        line += (f"\nfor a run of minutes on this CPU, the README's quick configuration: "
-                 f"python {os.path.basename(__file__)} --env-id {args.env_id} --seed {args.seed} {QUICK_FLAGS}")
-    return line
-
-
-def time_acting(wm, agent, runner, device, calls=3):
-    """Seconds per acting step of all envs: act() on the runner's frames, with the random state restored afterwards,
-    so that the run goes on exactly as it would have without it."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, wm, agent):
-        h = wm.initial_h(len(runner.obs)).float()
-        start = time.time()
-        for _ in range(calls):
-            act(wm, agent, runner.obs, h)[1].cpu()
-        return (time.time() - start) / calls
 
 
 # --- diagnostics: what the world model predicts against what the agent meets
@@ -1251,268 +1118,501 @@ def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None, sta
     return out
 
 
-# --- the run: Algorithm 1, and what keeps it resumable
+# --- the run: Algorithm 1
 def main(args):
-    check_args(args)
-    if args.resume:
-        args.run_name = find_resumable(args)
-    run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = os.path.join(args.log_dir, run_name)
-    if os.path.isfile(os.path.join(run_dir, "summary.json")):
-        print(f"{run_dir} has finished (summary.json exists); nothing to do")
+    """Algorithm 1: a day of real play, then a night of dreams. What keeps the run resumable and reports it (its
+    folder, seeding, checkpoints, logs, the duration estimate, the summary) is Run's, in the next section."""
+    run = Run(args)
+    if run.finished:
         return
-    if not args.resume and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
-        sys.exit(f"error: {run_dir} holds an unfinished run; add --resume to continue it or pick another --run-name")
-    resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args) if args.resume else None
-    day_state = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint else None
-    state = resume_state or day_state
+    wm, agent, replay, runner, rng, device = run.wm, run.agent, run.replay, run.runner, run.rng, run.device
 
-    random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    BF16.update(cuda=args.bf16 is not False, cpu=native_bf16() if args.bf16 is None else args.bf16)
-    num_actions = 15
-    wm = WorldModel(args, num_actions).to(device)
-    agent = Agent(wm.feat_dim, num_actions, args).to(device)
-    wm_opt = torch.optim.Adam(wm.parameters(), lr=args.wm_lr, eps=1e-8)
-    agent_opt = torch.optim.Adam(agent.parameters(), lr=args.day_lr, eps=1e-5)
-    return_scale = ReturnScale(args.return_decay)
-    day_agent = None  # the policy at the day's end, for the night's diagnostics (KL to it)
-    steps_per_env = args.day_steps // args.num_envs
-    loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
-    replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seed episodes
-    # a night started from a day checkpoint reads that day's replay; read before anything starts or is written
-    replay_dir = state["replay_dir"] if state is not None else os.path.abspath(os.path.join(run_dir, "replay"))
-    if state is not None:
-        replay.load(replay_dir, state["replay_rows"])
-    runner = Runner(args, args.num_levels, args.seed)
-    progress = dict(day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0,
-                    night_seconds=0.0, day_env_steps=0, wm_update_seconds=0.0, wm_updates=0,
-                    night_transitions=0, eval_seconds=0.0, evals=0, day_end=None, night_end=None)
+    # Day: S random seed episodes, then E_d epochs of world-model updates, acting, PPO and evaluation.
+    if not run.progress["seed_done"]:
+        play_seed_episodes(runner, replay, args, run.real_step)
+        run.evaluate("seed")
+    while run.progress["day_epoch"] < args.day_epochs:
+        run.start_epoch("day")
+        for _ in bar(args.wm_updates, "world model"):  # U_w updates of Eq. 1 on replayed sequences
+            run.world_model_updated(train_world_model(wm, run.wm_opt, replay, args, rng, device))
+        run.start_acting()
+        rows, traj = play_day(wm, agent, runner, args.day_steps // args.num_envs, device, run.on_episode)
+        run.acted()
+        run.agent_opt.param_groups[0]["lr"] = args.day_lr
+        run.log("losses", ppo_update(agent, run.agent_opt, ppo_batch(traj, args.gamma, args), args, run.return_scale))
+        rows_before = replay.rows
+        replay.add(rows)
+        run.log("world_model/heldout", heldout_metrics(wm, replay, args, rng, rows_before, device))
+        run.evaluate("day")
+        run.end_day_epoch()
+    run.end_day()
 
-    if state is not None:
-        wm.load_state_dict(state["world_model"]), agent.load_state_dict(state["agent"])
-        wm_opt.load_state_dict(state["wm_opt"]), agent_opt.load_state_dict(state["agent_opt"])
-        return_scale.range = state["return_scale"]
-        progress.update(state["progress"])
+    # Night: E_n epochs of PPO on dreams of the frozen world model.
+    wm.requires_grad_(False)
+    run.agent_opt.param_groups[0]["lr"] = args.night_lr
+    while run.progress["night_epoch"] < args.night_epochs:
+        run.start_epoch("night")
+        batch, traj, mask, examples, transformed = night_experience(wm, agent, replay, args, rng)
+        run.dreamed(traj, mask, examples, transformed)
+        run.log("losses", ppo_update(agent, run.agent_opt, batch, args, run.return_scale))
+        run.evaluate("night", dreams=(traj, mask))  # every --night-eval-every epochs and the last
+        run.end_night_epoch(mask.numel())
+    run.finish()
+
+
+def play_seed_episodes(runner, replay, args, on_step):
+    """S episodes of a random policy fill the replay first (at least L rows, and no more than it leaves room for);
+    on_step(finished episodes) after every step."""
+    episodes, num_actions = 0, 15
+    while episodes < args.seed_episodes or replay.rows < args.seq_len:
+        if replay.rows + 1 > replay.capacity - args.day_epochs * (args.day_steps // args.num_envs):
+            break
+        row, finished = runner.step(np.random.randint(0, num_actions, args.num_envs))
+        row["logp"] = np.full(args.num_envs, -np.log(num_actions), np.float32)
+        replay.add({k: v[None] for k, v in row.items()})
+        on_step(finished)
+        episodes += len(finished)
+
+
+def heldout_metrics(wm, replay, args, rng, since, device):
+    """The world-model loss (Eq. 1) on sequences of the rows added from row `since` on, not trained on yet (None
+    when there are too few)."""
+    if since < args.seq_len or args.day_steps // args.num_envs < args.seq_len:
+        return None
+    with torch.no_grad(), autocast(device):
+        batch = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority, low=since),
+                             device)
+        return wm.loss(batch, args)[1]
+
+
+# --- bookkeeping: the run's folder, resume, seeding, logs, checkpoints, duration estimate and summary
+class Run:
+    """Everything of a run that is not the method: main() calls it between the steps of Algorithm 1.
+
+    Building one checks the flags, finds the run folder (refusing a finished or clashing one), seeds every random
+    generator, builds the models, optimisers, replay and envs, and restores them from a checkpoint (--resume) or
+    a day (--load-day-checkpoint), in an order that keeps the random stream of a run the same however it starts.
+    """
+
+    def __init__(self, args):
+        check_args(args)
+        if args.resume:
+            args.run_name = find_resumable(args)
+        self.args = args
+        self.run_name = args.run_name or f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        self.run_dir = run_dir = os.path.join(args.log_dir, self.run_name)
+        self.finished = os.path.isfile(os.path.join(run_dir, "summary.json"))
+        if self.finished:
+            print(f"{run_dir} has finished (summary.json exists); nothing to do")
+            return
+        if not args.resume and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+            sys.exit(f"error: {run_dir} holds an unfinished run; add --resume to continue it or pick another "
+                     "--run-name")
+        resume_state = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"), args) if args.resume else None
+        self.day_state = day_state = load_checkpoint(args.load_day_checkpoint, args) if args.load_day_checkpoint \
+            else None
+        state = resume_state or day_state
+
+        random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
+        self.rng = np.random.default_rng(args.seed)
+        self.device = device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        BF16.update(cuda=args.bf16 is not False, cpu=native_bf16() if args.bf16 is None else args.bf16)
+        num_actions = 15
+        self.wm = WorldModel(args, num_actions).to(device)
+        self.agent = Agent(self.wm.feat_dim, num_actions, args).to(device)
+        self.wm_opt = torch.optim.Adam(self.wm.parameters(), lr=args.wm_lr, eps=1e-8)
+        self.agent_opt = torch.optim.Adam(self.agent.parameters(), lr=args.day_lr, eps=1e-5)
+        self.return_scale = ReturnScale(args.return_decay)
+        self.day_agent = None  # the policy at the day's end, for the night's diagnostics (KL to it)
+        steps_per_env = args.day_steps // args.num_envs
+        loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
+        self.replay = Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seeds
+        # a night started from a day checkpoint reads that day's replay; read before anything starts or is written
+        self.replay_dir = state["replay_dir"] if state is not None else os.path.abspath(os.path.join(run_dir,
+                                                                                                      "replay"))
+        if state is not None:
+            self.replay.load(self.replay_dir, state["replay_rows"])
+        self.runner = Runner(args, args.num_levels, args.seed)
+        self.progress = progress = dict(
+            day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0, night_seconds=0.0,
+            day_env_steps=0, wm_update_seconds=0.0, wm_updates=0, night_transitions=0, eval_seconds=0.0, evals=0,
+            day_end=None, night_end=None)
+        if state is not None:
+            self.restore(state, resume_state is not None)
+        if day_state is not None:
+            progress.update(day_epoch=args.day_epochs, seed_done=True)
+
+        os.makedirs(run_dir, exist_ok=True)
+        if args.track:
+            import wandb
+
+            wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                       config=vars(args), name=self.run_name, save_code=True, resume="allow", id=self.run_name)
+        # a resumed run hides what its killed attempt logged after the checkpoint's step (kept: that step's own
+        # evaluation, and the killed epoch's first world-model metrics, logged at the same step)
+        self.writer = SummaryWriter(run_dir, purge_step=progress["global_step"] + 1 if state is not None else None)
+        self.diagnostics_path = os.path.join(run_dir, "diagnostics.jsonl")  # one line per diagnosed evaluation
+        if resume_state is not None and os.path.isfile(self.diagnostics_path):  # drop the killed attempt's lines
+            with open(self.diagnostics_path) as f:
+                kept = [line for line in f if json.loads(line)["global_step"] <= progress["global_step"]]
+            with open(self.diagnostics_path, "w") as f:
+                f.writelines(kept)
+        table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+        self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+        print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
+        self.start = time.time()
+        self.epoch_lengths = []  # lengths of the training episodes finished in this day epoch
+        self.estimated = False  # the estimate is printed once (see estimate)
+        self.phase = None
+
+    def restore(self, state, resumed):
+        """Models, optimisers, P, progress and every random generator from a checkpoint; the envs too if resumed
+        within the day."""
+        self.wm.load_state_dict(state["world_model"]), self.agent.load_state_dict(state["agent"])
+        self.wm_opt.load_state_dict(state["wm_opt"]), self.agent_opt.load_state_dict(state["agent_opt"])
+        self.return_scale.range = state["return_scale"]
+        self.progress.update(state["progress"])
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
-        rng.bit_generator.state = state["rng"]["generator"]
-        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+        self.rng.bit_generator.state = state["rng"]["generator"]
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        if resume_state is not None and state["runner"] is not None:
-            runner.load_state_dict(state["runner"], device)
+        if resumed and state["runner"] is not None:
+            self.runner.load_state_dict(state["runner"], self.device)
         if state.get("day_agent") is not None:
-            day_agent = Agent(wm.feat_dim, num_actions, args).to(device)
-            day_agent.load_state_dict(state["day_agent"])
-    if day_state is not None:
-        progress.update(day_epoch=args.day_epochs, seed_done=True)
+            self.day_agent = Agent(self.wm.feat_dim, 15, self.args).to(self.device)
+            self.day_agent.load_state_dict(state["day_agent"])
 
-    os.makedirs(run_dir, exist_ok=True)
-    if args.track:
-        import wandb
-
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True, resume="allow", id=run_name)
-    # a resumed run hides what its killed attempt logged after the checkpoint's step (kept: that step's own
-    # evaluation, and the killed epoch's first world-model metrics, logged at the same step)
-    writer = SummaryWriter(run_dir, purge_step=progress["global_step"] + 1 if state is not None else None)
-    diagnostics_path = os.path.join(run_dir, "diagnostics.jsonl")  # one line per diagnosed evaluation
-    if resume_state is not None and os.path.isfile(diagnostics_path):  # drop the killed attempt's lines, as above
-        with open(diagnostics_path) as f:
-            kept = [line for line in f if json.loads(line)["global_step"] <= progress["global_step"]]
-        with open(diagnostics_path, "w") as f:
-            f.writelines(kept)
-    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
-    print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
-    show = Progress()
-
-    def log(prefix, metrics, step=None):
-        for k, v in metrics.items():
+    def log(self, prefix, metrics):
+        for k, v in (metrics or {}).items():
             if v is not None:
-                writer.add_scalar(f"{prefix}/{k}", v, progress["global_step"] if step is None else step)
+                self.writer.add_scalar(f"{prefix}/{k}", v, self.progress["global_step"])
 
-    def last_eval(result):
-        return f"step {progress['global_step']} | test {result['test_return']:.2f} train {result['train_return']:.2f}"
+    def on_episode(self, ret, length):
+        """A finished training episode (raw return)."""
+        self.log("charts", dict(episodic_return=ret, episodic_length=length))
+        self.epoch_lengths.append(length)
 
-    epoch_lengths = []  # lengths of the training episodes finished in this day epoch
+    def real_step(self, finished):
+        """A seed-episode step of every env, and the episodes it finished."""
+        for _, ret, length in finished:
+            self.on_episode(ret, length)
+        self.progress["global_step"] += self.args.num_envs
 
-    def on_episode(ret, length):
-        log("charts", dict(episodic_return=ret, episodic_length=length))
-        epoch_lengths.append(length)
+    def start_epoch(self, phase):
+        if self.phase != phase:  # a phase's first epoch in this process: its ETA counts from here
+            self.phase, self.phase_start, self.first_epoch = phase, time.time(), self.progress[f"{phase}_epoch"]
+        self.epoch = self.progress[f"{phase}_epoch"] + 1  # counted from 1
+        self.epoch_start = self.mark = time.time()
 
-    final_eval_episodes = final_episodes(args)
+    def world_model_updated(self, metrics):
+        """One world-model update done (timed for the estimate; the last one's metrics are logged)."""
+        self.progress["wm_update_seconds"] += time.time() - self.mark
+        self.progress["wm_updates"] += 1
+        self.wm_metrics = metrics
+        self.estimate()
+        self.mark = time.time()
 
-    def run_eval(final, gamma=None, dreams=None):
-        """Evaluate, timed for the estimate; the evaluations that end the day and the night play final_eval_episodes.
-        With a gamma (the day's last evaluation and the night's) and --diagnostics, also diagnose the world model
-        on the episodes played, logged as diagnostics/* and as a line of diagnostics.jsonl."""
+    def start_acting(self):
+        self.estimate()
+        if self.args.wm_updates:
+            self.log("world_model", self.wm_metrics)
+        self.mark = time.time()
+        self.epoch_lengths.clear()
+
+    def acted(self):
+        """T_d real steps played: their count, speed, and the share of episodes that ran into the timeout."""
+        if self.epoch_lengths:  # an agent that stalls runs into the timeout (under a failure penalty, waiting can pay)
+            self.log("charts", dict(timeout_fraction=float(np.mean(np.array(self.epoch_lengths) >= EPISODE_LIMIT))))
+        self.progress["day_env_steps"] += self.args.day_steps
+        self.progress["global_step"] += self.args.day_steps
+        self.writer.add_scalar("charts/SPS", self.args.day_steps / (time.time() - self.mark),
+                               self.progress["global_step"])
+
+    def dreamed(self, traj, mask, examples, transformed):
+        """A night epoch's dreams: counted (the x-axis), summarised (dream/*) and, every --image-every epochs and at
+        the night's first and last, decoded into pictures."""
+        args, progress = self.args, self.progress
+        progress["night_transitions"] += mask.numel()
+        progress["global_step"] += mask.numel()
+        self.log("dream", dict(reward_mean=masked_mean(traj["reward"], mask).item(),
+                               terminal_rate=masked_mean(1 - traj["cont"], mask).item(),
+                               valid_fraction=mask.mean().item(),
+                               transformed_fraction=transformed.pop("count") / mask.numel(),
+                               value_mean=masked_mean(traj["value"], mask).item(),
+                               **{f"transform_{k}": v for k, v in transformed.items()}))
+        if self.epoch % args.image_every == 0 or self.epoch in (1, args.night_epochs):
+            with torch.no_grad():
+                self.writer.add_image("dream/trajectories",
+                                      image_grid(self.wm.decode(traj["feat"][:, :4]).transpose(0, 1)),
+                                      progress["global_step"], dataformats="HWC")
+                if examples:
+                    pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
+                    self.writer.add_image("dream/transformation_before_after", image_grid(self.wm.decode(pairs)),
+                                          progress["global_step"], dataformats="HWC")
+
+    def evaluate(self, phase, dreams=None):
+        """The evaluation that follows the seed episodes, a day epoch or a night epoch (a night epoch evaluates
+        every --night-eval-every epochs and at the night's end; before it, the night's first epoch prints the
+        estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics
+        they and every night evaluation also diagnose the world model on the episodes played (diagnostics/*, and
+        a line of diagnostics.jsonl)."""
+        args, progress = self.args, self.progress
+        if phase == "night":
+            self.estimate(night_seconds=time.time() - self.epoch_start)
+            if not night_evaluates(self.epoch, args):
+                return
+            progress["night_epoch"] = self.epoch  # the diagnostics' line names the epoch it ends
+        final = dict(seed=args.day_epochs == 0, day=progress["day_epoch"] + 1 == args.day_epochs,
+                     night=progress["night_epoch"] == args.night_epochs)[phase]
+        gamma = dict(seed=None, day=args.gamma if final else None, night=night_gamma(args))[phase]
         start = time.time()
-        episodes = final_eval_episodes if final else args.eval_episodes
+        episodes = final_episodes(args) if final else args.eval_episodes
         recorded = gamma is not None and args.diagnostics
-        result = evaluate(wm, agent, args, episodes, device, record=recorded)
+        result = evaluate(self.wm, self.agent, args, episodes, self.device, record=recorded)
         if recorded:
             result, recording = result
         progress["eval_seconds"] += time.time() - start
         progress["evals"] += 1
-        log("eval", result)
+        self.log("eval", result)
         if recorded:
-            found = diagnose(wm, agent, recording, args, gamma, day_agent, dreams)
-            log("diagnostics", {k: v for k, v in found.items() if not isinstance(v, list)})
-            with open(diagnostics_path, "a") as f:
+            found = diagnose(self.wm, self.agent, recording, args, gamma, self.day_agent, dreams)
+            self.log("diagnostics", {k: v for k, v in found.items() if not isinstance(v, list)})
+            with open(self.diagnostics_path, "a") as f:
                 f.write(json.dumps(dict(global_step=progress["global_step"], day_epoch=progress["day_epoch"],
                                         night_epoch=progress["night_epoch"], episodes=episodes, **result, **found))
                         + "\n")
-        return result
+        progress["night_end" if phase == "night" else "day_end"] = result
+        if phase == "seed":
+            progress["seed_done"] = True
 
-    # The estimate is printed once: after this process's first world-model update (with acting timed aside), or in
-    # a run with no day left, before the first night epoch's evaluation (see remaining_seconds for what it counts).
-    estimated = []
-
-    def estimate(epoch_start, night_seconds=0.0):
-        if estimated:
+    def estimate(self, night_seconds=0.0):
+        """Print the run's estimated duration, once: after this process's first world-model update (with acting
+        timed aside), or in a run with no day left, before the first night epoch's evaluation (see
+        remaining_seconds for what it counts)."""
+        if self.estimated:
             return
-        day_left = progress["day_epoch"] < args.day_epochs
+        progress = self.progress
+        day_left = progress["day_epoch"] < self.args.day_epochs
         rates = dict(eval=progress["eval_seconds"] / max(progress["evals"], 1),
                      wm=progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
-                     act=time_acting(wm, agent, runner, device) if day_left else 0.0, night=night_seconds)
-        seconds = epoch_start - show.start + remaining_seconds(args, progress, rates)
+                     act=time_acting(self.wm, self.agent, self.runner, self.device) if day_left else 0.0,
+                     night=night_seconds)
+        seconds = self.epoch_start - self.start + remaining_seconds(self.args, progress, rates)
         with tqdm.external_write_mode():
-            print(estimate_line(args, seconds, rates, device), flush=True)
-        estimated.append(True)
+            print(estimate_line(self.args, seconds, rates, self.device), flush=True)
+        self.estimated = True
 
-    def checkpoint(name="checkpoint.pt"):
-        writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
-        replay.save(replay_dir)
-        rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                         generator=rng.bit_generator.state,
-                         cuda=torch.cuda.get_rng_state_all() if device.type == "cuda" else None)
-        save_checkpoint(os.path.join(run_dir, name), dict(
-            method=METHOD, args=asdict(args), world_model=wm.state_dict(), agent=agent.state_dict(),
-            wm_opt=wm_opt.state_dict(), agent_opt=agent_opt.state_dict(), return_scale=return_scale.range,
-            progress=progress, replay_rows=replay.rows, replay_dir=replay_dir, rng=rng_state,
-            day_agent=day_agent.state_dict() if day_agent is not None else None,
-            runner=runner.state_dict() if progress["day_epoch"] < args.day_epochs else None))
-
-    # Day: S random seed episodes, then E_d epochs of world-model updates, acting, PPO (Algorithm 1).
-    if not progress["seed_done"]:
-        episodes = 0
-        while episodes < args.seed_episodes or replay.rows < args.seq_len:
-            if replay.rows + 1 > replay.capacity - args.day_epochs * steps_per_env:
-                break
-            row, finished = runner.step(np.random.randint(0, num_actions, args.num_envs))
-            row["logp"] = np.full(args.num_envs, -np.log(num_actions), np.float32)
-            replay.add({k: v[None] for k, v in row.items()})
-            for _, ret, length in finished:
-                on_episode(ret, length)
-            episodes += len(finished)
-            progress["global_step"] += args.num_envs
-        progress["seed_done"] = True
-        progress["day_end"] = run_eval(final=args.day_epochs == 0)  # the untrained agent, at the start of the day
-    phase_start, first_epoch = time.time(), progress["day_epoch"]
-    while progress["day_epoch"] < args.day_epochs:
-        epoch_start = time.time()
-        for _ in bar(args.wm_updates, "world model"):
-            t0 = time.time()
-            metrics = train_world_model(wm, wm_opt, replay, args, rng, device)
-            progress["wm_update_seconds"] += time.time() - t0
-            progress["wm_updates"] += 1
-            estimate(epoch_start)
-        estimate(epoch_start)
-        if args.wm_updates:
-            log("world_model", metrics)
-        t0, old_rows = time.time(), replay.rows
-        epoch_lengths.clear()
-        rows, traj = play_day(wm, agent, runner, steps_per_env, device, on_episode)
-        if epoch_lengths:  # an agent that stalls runs into the timeout (under a failure penalty, waiting can pay)
-            log("charts", dict(timeout_fraction=float(np.mean(np.array(epoch_lengths) >= EPISODE_LIMIT))))
-        progress["day_env_steps"] += args.day_steps
-        progress["global_step"] += args.day_steps
-        writer.add_scalar("charts/SPS", args.day_steps / (time.time() - t0), progress["global_step"])
-        agent_opt.param_groups[0]["lr"] = args.day_lr
-        log("losses", ppo_update(agent, agent_opt, ppo_batch(traj, args.gamma, args), args, return_scale))
-        replay.add(rows)
-        if old_rows >= args.seq_len and steps_per_env >= args.seq_len:  # rows the world model has not trained on
-            with torch.no_grad(), autocast(device):
-                heldout = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority,
-                                                    low=old_rows), device)
-                log("world_model/heldout", wm.loss(heldout, args)[1])
-        last = progress["day_epoch"] + 1 == args.day_epochs
-        progress["day_end"] = run_eval(final=last, gamma=args.gamma if last else None)
+    def end_day_epoch(self):
+        progress = self.progress
         progress["day_epoch"] += 1
-        progress["day_seconds"] += time.time() - epoch_start
-        log("perf", dict(epoch_seconds=time.time() - epoch_start, replay_rows=replay.rows * args.num_envs))
-        show("day", progress["day_epoch"], args.day_epochs, phase_start, first_epoch,
-             last_eval(progress["day_end"]))
-        if args.save_checkpoint:
-            checkpoint()
-    if args.save_checkpoint and day_state is None and not os.path.exists(os.path.join(run_dir, "day.pt")):
-        checkpoint()
-        shutil.copyfile(os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "day.pt"))
-    runner.envs.close()
+        progress["day_seconds"] += time.time() - self.epoch_start
+        self.log("perf", dict(epoch_seconds=time.time() - self.epoch_start,
+                              replay_rows=self.replay.rows * self.args.num_envs))
+        self.print_epoch(self.args.day_epochs, progress["day_end"])
+        if self.args.save_checkpoint:
+            self.checkpoint()
 
-    # Night: E_n epochs of PPO on dreams from the frozen world model.
-    wm.requires_grad_(False)
-    agent_opt.param_groups[0]["lr"] = args.night_lr
-    if args.diagnostics and day_agent is None and progress["night_epoch"] == 0:
-        day_agent = copy.deepcopy(agent).requires_grad_(False)
-    phase_start, first_epoch = time.time(), progress["night_epoch"]
-    while progress["night_epoch"] < args.night_epochs:
-        epoch_start = time.time()
-        batch, traj, mask, examples, transformed = night_experience(wm, agent, replay, args, rng)
-        progress["night_transitions"] += mask.numel()
-        progress["global_step"] += mask.numel()
-        log("losses", ppo_update(agent, agent_opt, batch, args, return_scale))
-        log("dream", dict(reward_mean=masked_mean(traj["reward"], mask).item(),
-                          terminal_rate=masked_mean(1 - traj["cont"], mask).item(),
-                          valid_fraction=mask.mean().item(),
-                          transformed_fraction=transformed.pop("count") / mask.numel(),
-                          value_mean=masked_mean(traj["value"], mask).item(),
-                          **{f"transform_{k}": v for k, v in transformed.items()}))
-        epoch = progress["night_epoch"] + 1
-        if epoch % args.image_every == 0 or epoch in (1, args.night_epochs):
-            with torch.no_grad():
-                writer.add_image("dream/trajectories", image_grid(wm.decode(traj["feat"][:, :4]).transpose(0, 1)),
-                                 progress["global_step"], dataformats="HWC")
-                if examples:
-                    pairs = torch.stack([torch.stack(p) for p in examples], 1)  # (2, n, F): before, after
-                    writer.add_image("dream/transformation_before_after", image_grid(wm.decode(pairs)),
-                                     progress["global_step"], dataformats="HWC")
-        estimate(epoch_start, night_seconds=time.time() - epoch_start)
-        if night_evaluates(epoch, args):
-            progress["night_epoch"] = epoch  # the diagnostics' line names the epoch it ends
-            progress["night_end"] = run_eval(final=epoch == args.night_epochs, gamma=night_gamma(args),
-                                             dreams=(traj, mask))
-        progress["night_epoch"] = epoch
-        progress["night_seconds"] += time.time() - epoch_start
-        log("perf", dict(epoch_seconds=time.time() - epoch_start,
-                         transitions_per_s=mask.numel() / (time.time() - epoch_start)))
-        show("night", epoch, args.night_epochs, phase_start, first_epoch,
-             last_eval(progress["night_end"] or progress["day_end"]))
-        if args.save_checkpoint:
-            checkpoint()
+    def end_day(self):
+        """day.pt (a copy of the day's last checkpoint), once; the day's envs closed; the day's policy kept."""
+        day_pt = os.path.join(self.run_dir, "day.pt")
+        if self.args.save_checkpoint and self.day_state is None and not os.path.exists(day_pt):
+            self.checkpoint()
+            shutil.copyfile(os.path.join(self.run_dir, "checkpoint.pt"), day_pt)
+        close_envs(self.runner.envs)
+        if self.args.diagnostics and self.day_agent is None and self.progress["night_epoch"] == 0:
+            self.day_agent = copy.deepcopy(self.agent).requires_grad_(False)  # for the night's KL to it
 
-    day_end, night_end = progress["day_end"] or {}, progress["night_end"] or {}
-    summary = dict(
-        method=METHOD, exp_name=args.exp_name, env_id=args.env_id, seed=args.seed, run_name=run_name,
-        day_epochs=progress["day_epoch"], night_epochs=progress["night_epoch"], global_step=progress["global_step"],
-        replay_frames=replay.rows * args.num_envs,
-        eval_episodes=args.eval_episodes, final_eval_episodes=final_eval_episodes,
-        **{f"{phase}_end_{split}_return{stat}": end.get(f"{split}_return{stat}") for phase, end in
-           (("day", day_end), ("night", night_end)) for split in ("test", "train") for stat in ("", "_se")},
-        day_seconds=progress["day_seconds"], night_seconds=progress["night_seconds"],
-        day_env_steps_per_s=progress["day_env_steps"] / max(progress["day_seconds"], 1e-9),
-        night_transitions_per_s=progress["night_transitions"] / max(progress["night_seconds"], 1e-9),
-        wm_update_ms=1000 * progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=str(device))
-    with open(os.path.join(run_dir, "summary.json.tmp"), "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(os.path.join(run_dir, "summary.json.tmp"), os.path.join(run_dir, "summary.json"))
-    writer.close()
-    if args.track:
-        wandb.finish()
-    print(json.dumps(summary, indent=2))
+    def end_night_epoch(self, transitions):
+        progress = self.progress
+        epoch_seconds = time.time() - self.epoch_start
+        progress["night_epoch"] = self.epoch
+        progress["night_seconds"] += epoch_seconds
+        self.log("perf", dict(epoch_seconds=time.time() - self.epoch_start,
+                              transitions_per_s=transitions / (time.time() - self.epoch_start)))
+        self.print_epoch(self.args.night_epochs, progress["night_end"] or progress["day_end"])
+        if self.args.save_checkpoint:
+            self.checkpoint()
+
+    def print_epoch(self, total, result):
+        """The epoch's line: the last evaluation, the time elapsed and the phase's ETA."""
+        now, epoch = time.time(), self.epoch
+        eta = (now - self.phase_start) / max(epoch - self.first_epoch, 1) * (total - epoch)
+        print(f"[{self.phase} {epoch}/{total}] step {self.progress['global_step']} | test {result['test_return']:.2f} "
+              f"train {result['train_return']:.2f} | elapsed {hms(now - self.start)} | {self.phase} eta {hms(eta)}",
+              flush=True)
+
+    def checkpoint(self, name="checkpoint.pt"):
+        self.writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
+        self.replay.save(self.replay_dir)
+        rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+                         generator=self.rng.bit_generator.state,
+                         cuda=torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None)
+        save_checkpoint(os.path.join(self.run_dir, name), dict(
+            method=METHOD, args=asdict(self.args), world_model=self.wm.state_dict(), agent=self.agent.state_dict(),
+            wm_opt=self.wm_opt.state_dict(), agent_opt=self.agent_opt.state_dict(),
+            return_scale=self.return_scale.range, progress=self.progress, replay_rows=self.replay.rows,
+            replay_dir=self.replay_dir, rng=rng_state,
+            day_agent=self.day_agent.state_dict() if self.day_agent is not None else None,
+            runner=self.runner.state_dict() if self.progress["day_epoch"] < self.args.day_epochs else None))
+
+    def finish(self):
+        """weights.pt (the world model and the agent, for evaluate.py, tools/wm_audit.py and reuse) and summary.json,
+        each written whole, then renamed; the summary printed too."""
+        args, progress = self.args, self.progress
+        save_checkpoint(os.path.join(self.run_dir, "weights.pt"), dict(
+            method=METHOD, args=asdict(args), world_model=self.wm.state_dict(), agent=self.agent.state_dict(),
+            progress=progress))
+        day_end, night_end = progress["day_end"] or {}, progress["night_end"] or {}
+        summary = dict(
+            method=METHOD, exp_name=args.exp_name, env_id=args.env_id, seed=args.seed, run_name=self.run_name,
+            day_epochs=progress["day_epoch"], night_epochs=progress["night_epoch"],
+            global_step=progress["global_step"], replay_frames=self.replay.rows * args.num_envs,
+            eval_episodes=args.eval_episodes, final_eval_episodes=final_episodes(args),
+            **{f"{phase}_end_{split}_return{stat}": end.get(f"{split}_return{stat}") for phase, end in
+               (("day", day_end), ("night", night_end)) for split in ("test", "train") for stat in ("", "_se")},
+            day_seconds=progress["day_seconds"], night_seconds=progress["night_seconds"],
+            day_env_steps_per_s=progress["day_env_steps"] / max(progress["day_seconds"], 1e-9),
+            night_transitions_per_s=progress["night_transitions"] / max(progress["night_seconds"], 1e-9),
+            wm_update_ms=1000 * progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=str(self.device))
+        path = os.path.join(self.run_dir, "summary.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(summary, f, indent=2)
+        os.replace(path + ".tmp", path)
+        self.writer.close()
+        if args.track:
+            import wandb
+
+            wandb.finish()
+        print(json.dumps(summary, indent=2))
+
+
+def check_args(args):
+    """One clear line for input that cannot run."""
+    if args.env_id not in ENV_NAMES:
+        sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
+    positive = ("num_envs", "eval_episodes", "final_eval_episodes", "deter", "stoch", "classes", "units", "cnn_depth",
+                "reward_bins", "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len",
+                "night_updates", "dream_batch_size", "horizon", "image_every", "night_eval_every")
+    for name in positive:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("day_epochs", "wm_updates", "night_epochs", "num_levels", "start_level"):
+        if getattr(args, name) < 0:
+            sys.exit(f"error: --{name.replace('_', '-')} must be zero or more, got {getattr(args, name)}")
+    if args.day_steps % args.num_envs:
+        sys.exit(f"error: --day-steps ({args.day_steps}) must be a multiple of --num-envs ({args.num_envs})")
+    if args.distribution_mode not in ("easy", "hard", "extreme", "memory"):  # exploration has no level range to train on
+        sys.exit(f"error: unknown or unsupported --distribution-mode {args.distribution_mode!r}; use easy or hard")
+    if args.resume and args.load_day_checkpoint:
+        sys.exit("error: use either --resume or --load-day-checkpoint, not both")
+
+
+MODEL_KEYS = ("env_id", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins", "num_envs")
+
+
+def load_checkpoint(path, args):
+    """Read a checkpoint and check that its model matches these flags (one clear line if not)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "day.pt")
+    if not os.path.isfile(path):
+        sys.exit(f"error: no checkpoint at {path}; pass the day.pt written by a run with --save-checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        sys.exit(f"error: cannot read checkpoint {path} ({type(e).__name__}); it is damaged or not a checkpoint: "
+                 "put back a good copy, or make it again with --save-checkpoint (in a new run folder)")
+    if not isinstance(state, dict) or "world_model" not in state:
+        sys.exit(f"error: {path} is not a checkpoint of these scripts")
+    diff = [f"--{k.replace('_', '-')} {state['args'][k]} (this run: {getattr(args, k)})"
+            for k in MODEL_KEYS if state["args"][k] != getattr(args, k)]
+    if diff:
+        sys.exit(f"error: checkpoint {path} was made with " + ", ".join(diff) + "; pass the same flags")
+    beside = os.path.join(os.path.dirname(os.path.abspath(path)), "replay")
+    if os.path.isdir(beside):  # a run folder that was moved or copied still finds its replay
+        state["replay_dir"] = beside
+    return state
+
+
+def find_resumable(args):
+    pattern = f"{args.env_id}__{args.exp_name}__{args.seed}__"
+    names = [args.run_name] if args.run_name else sorted(
+        (n for n in os.listdir(args.log_dir) if n.startswith(pattern)) if os.path.isdir(args.log_dir) else [],
+        key=lambda n: os.path.getmtime(os.path.join(args.log_dir, n)))
+    names = [n for n in names if os.path.isfile(os.path.join(args.log_dir, n, "checkpoint.pt"))]
+    if not names:
+        sys.exit(f"error: nothing to resume: no {args.log_dir}/{args.run_name or pattern + '*'}/checkpoint.pt; "
+                 "start without --resume (and with --save-checkpoint)")
+    return names[-1]
+
+
+def save_checkpoint(path, state):
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def hms(seconds):
+    """H:MM:SS, hours past 24 included."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+# The README's quick configuration: day and night in minutes on 2 CPU cores, at reduced length and model size and
+# without the failure penalty, which at 150k real steps teaches the coinrun agent to wait for the timeout
+# (docs/day_agent).
+QUICK_FLAGS = ("--day-epochs 30 --night-epochs 30 --wm-batch-size 16 --deter 256 --units 256 --cnn-depth 16 "
+               "--stoch 16 --classes 16 --fail-penalty 0")
+
+
+def night_evaluates(epoch, args):
+    """Whether night epoch `epoch` (counted from 1) ends with an evaluation: every night_eval_every-th and the last."""
+    return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
+
+
+def final_episodes(args):
+    """Episodes of the evaluations that end the day and the night: --final-eval-episodes, else --eval-episodes."""
+    return args.final_eval_episodes or args.eval_episodes
+
+
+def remaining_seconds(args, progress, rates):
+    """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
+
+    rates: seconds per evaluation (eval), per world-model update (wm), per acting step of all envs (act) and per
+    night epoch without its evaluation (night; 0 until the night has timed one). Not counted: the day's PPO update
+    (about 1 s an epoch at the paper's scale on a CPU, next to 20 world-model updates of 4 s) and the procgen steps
+    while acting (0.2 ms, under a tenth of the networks' time). The evaluations that end the day and the night play
+    final_eval_episodes and count as that many times longer (an upper bound: a bigger batch plays faster per frame).
+    """
+    day = args.day_epochs - progress["day_epoch"]
+    nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
+    evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
+    evaluations += ((day > 0) + (len(nights) > 0)) * (final_episodes(args) / args.eval_episodes - 1)
+    day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
+    return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
+
+
+def estimate_line(args, seconds, rates, device):
+    """The run's estimated duration and what it is made of; past about an hour on a CPU, the README's quick command."""
+    names = dict(eval="evaluation {:.1f} s", wm="world-model update {:.2f} s", act="acting step {:.3f} s",
+                 night="night epoch without evaluation {:.1f} s")
+    timed = ", ".join(name.format(rates[k]) for k, name in names.items() if rates[k])
+    line = f"estimated duration of this run on {device}: {hms(seconds)} ({timed})"
+    if device.type == "cpu" and seconds > 3600:
+        line += (f"\nfor a run of minutes on this CPU, the README's quick configuration: "
+                 f"python {os.path.basename(__file__)} --env-id {args.env_id} --seed {args.seed} {QUICK_FLAGS}")
+    return line
+
+
+def time_acting(wm, agent, runner, device, calls=3):
+    """Seconds per acting step of all envs: act() on the runner's frames, with the random state restored afterwards,
+    so that the run goes on exactly as it would have without it."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, wm, agent):
+        h = wm.initial_h(len(runner.obs)).float()
+        start = time.time()
+        for _ in range(calls):
+            act(wm, agent, runner.obs, h)[1].cpu()
+        return (time.time() - start) / calls
 
 
 if __name__ == "__main__":

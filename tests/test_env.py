@@ -22,6 +22,7 @@ class FakeEnvs:
 ])
 def test_shaping_defaults(mod, game, reward, done, complete, shaped):
     runner = mod.Runner(tiny_args(mod, env_id=game, num_envs=3), 200, 1)
+    mod.close_envs(runner.envs)
     runner.envs = FakeEnvs(reward, done, complete)
     row, finished = runner.step(np.zeros(3, int))
     assert row["reward"].tolist() == shaped
@@ -31,6 +32,7 @@ def test_shaping_defaults(mod, game, reward, done, complete, shaped):
 
 def test_shaping_flags_override_the_defaults(mod):
     runner = mod.Runner(tiny_args(mod, env_id="coinrun", num_envs=2, fail_penalty=-3.0, reward_scale=2.0), 200, 1)
+    mod.close_envs(runner.envs)
     runner.envs = FakeEnvs([10.0, 0.0], [True, True], [1, 0])
     assert runner.step(np.zeros(2, int))[0]["reward"].tolist() == [20.0, -3.0]
 
@@ -43,3 +45,4 @@ def test_env_state_round_trip(mod):
     frames = [runner.step(np.full(2, 2))[0]["obs"].copy() for _ in range(5)]
     runner.load_state_dict(state, "cpu")
     assert all(np.array_equal(runner.step(np.full(2, 2))[0]["obs"], f) for f in frames)
+    mod.close_envs(runner.envs)

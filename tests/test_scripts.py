@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import METHOD_SCRIPTS, ROOT, TINY, run_script
@@ -72,6 +73,61 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
         assert (f"dream/transform_{change}" in scalars) == transforms
     assert "hyperparameters/text_summary" in events.Tags()["tensors"]
     assert os.path.isfile(os.path.join(run_dir, "day.pt")) and os.path.isfile(os.path.join(run_dir, "checkpoint.pt"))
+    weights = torch.load(os.path.join(run_dir, "weights.pt"), weights_only=False)  # every run's models, small
+    assert set(weights) == {"method", "args", "world_model", "agent", "progress"}
+    assert weights["progress"]["night_epoch"] == 2 and weights["method"] == summary["method"]
+    # the diagnostics: the day's last evaluation and every night evaluation, in TensorBoard and one line each
+    lines = diagnostics_lines(run_dir)
+    assert [(d["day_epoch"], d["night_epoch"]) for d in lines] == [(1, 0), (2, 1), (2, 2)]
+    assert [d["global_step"] for d in lines] == steps[-3:]
+    for tag in ("test_closed_loop_gap", "test_open_loop_gap", "train_reward_recall", "test_terminal_recall",
+                "test_value_error", "test_entropy", "heldout_loss"):
+        assert f"diagnostics/{tag}" in scalars, tag
+    assert "test_kl_to_day" not in lines[0] and all(d["test_kl_to_day"] >= 0 for d in lines[1:])
+    assert all(len(d["dream_reward_by_step"]) == 4 for d in lines[1:])
+    assert all(d["test_success"] + d["test_death"] + d["test_timeout"] == 1 for d in lines)
+
+
+def diagnostics_lines(run_dir):
+    with open(os.path.join(run_dir, "diagnostics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def scalars_of(run_dir, prefixes=("eval/", "losses/", "dream/", "world_model/", "charts/episodic")):
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+            if tag.startswith(prefixes)}
+
+
+def test_diagnostics_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path):
+    """A run with the diagnostics trains and evaluates to the last digit as one without them."""
+    run_dir, reference, _ = tiny_runs("dream_ppo_value.py")
+    out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), "--no-diagnostics")
+    assert out.returncode == 0, out.stderr[-3000:]
+    plain = only_run(tmp_path)
+    assert not os.path.exists(os.path.join(plain, "diagnostics.jsonl"))
+    with_diagnostics, without = scalars_of(run_dir), scalars_of(plain)
+    assert len(with_diagnostics) > 30 and with_diagnostics == without
+
+
+def test_world_model_audit_writes_json_and_a_row(tiny_runs, tmp_path):
+    run_dir, _, _ = tiny_runs("dreamer_baseline.py")
+    command = [sys.executable, os.path.join(ROOT, "tools", "wm_audit.py"), run_dir, "--episodes", "3",
+               "--out", str(tmp_path)]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    name = os.path.basename(run_dir)
+    row = [line for line in out.stdout.splitlines() if line.startswith(f"| {name}/checkpoint |")]
+    assert len(row) == 1 and row[0].count("|") == out.stdout.splitlines()[0].count("|")
+    with open(os.path.join(tmp_path, f"wm_audit_{name}_checkpoint.json")) as f:
+        audit = json.load(f)
+    assert audit["method"] == "Dreamer" and audit["episodes"] == 3 and audit["night_epoch"] == 2
+    assert len(audit["random_start_h_outside_by_step"]) == 4 == len(audit["real_start_terminal_by_step"])
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert again.stdout == out.stdout  # seeded: the same episodes and draws
+    missing = subprocess.run([*command[:2], str(tmp_path / "nothing")], capture_output=True, text=True, cwd=ROOT)
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1].startswith("error: no checkpoint at")
 
 
 @pytest.mark.parametrize("script", METHOD_SCRIPTS)
@@ -100,6 +156,7 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
     events.Reload()
     steps = [e.step for e in events.Scalars("eval/test_return")]
     assert len(steps) == 1 + 3 + 2 and steps == sorted(steps)  # the killed attempt's evaluations kept, once each
+    assert [d["global_step"] for d in diagnostics_lines(only_run(tmp_path))] == steps[-3:]  # and its diagnostics
     again = run_script(script, *flags, "--resume")  # a finished run is left as it is
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
@@ -155,6 +212,7 @@ def sha(path):
     (["--eval-episodes", "0"], "--eval-episodes must be positive, got 0"),
     (["--final-eval-episodes", "-2"], "--final-eval-episodes must be positive, got -2"),
     (["--day-steps", "101"], "must be a multiple of --num-envs"),
+    (["--distribution-mode", "exploration"], "unsupported --distribution-mode 'exploration'; use easy or hard"),
     (["--load-day-checkpoint", "/nonexistent/day.pt"], "no checkpoint at /nonexistent/day.pt"),
     (["--resume"], "nothing to resume"),
 ])

@@ -28,7 +28,7 @@ def test_each_script_has_one_method_section_before_evaluation(script):
     assert own[:2] == ["docstring", "Args: this method's fields"] and len(own) == 3
     order = [name for name, _ in names]
     assert order.index(own[2]) == order.index("# --- dreaming: random starts, rollout") + 1
-    assert order.index(own[2]) + 1 == order.index("# --- evaluation, checkpoints")
+    assert order.index(own[2]) + 1 == order.index("# --- evaluation")
 
 
 def test_a_changed_shared_line_is_named():

@@ -16,9 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("dream_ppo_value.py", "dream_ppo_rnd.py", "dream_ppo_deepdream.py", "dream_ppo_full.py",
            "dreamer_baseline.py", "offline_ppo.py")
 SHARED_MARKERS = ("# --- math helpers", "# --- environment", "# --- replay", "# --- world model",
-                  "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation, checkpoints",
+                  "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation",
                   "# --- diagnostics: what the world model predicts against what the agent meets",
-                  "# --- the run: Algorithm 1, and what keeps it resumable")
+                  "# --- the run: Algorithm 1",
+                  "# --- bookkeeping: the run's folder, resume, seeding, logs, checkpoints, duration estimate and summary")
 
 
 def load_script(name):
