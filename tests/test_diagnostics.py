@@ -74,17 +74,24 @@ def test_night_study_draws_every_night_against_its_day(tmp_path):
     def run(name, exp_name, seed, epochs):
         folder = tmp_path / "logs" / name
         folder.mkdir(parents=True)
-        (folder / "summary.json").write_text(json.dumps(dict(exp_name=exp_name, method="ValDreamer", seed=seed)))
-        lines = [dict(night_epoch=e, test_return=5.0 - e / 100, test_closed_loop_gap=e / 50) for e in epochs]
+        summary = dict(exp_name=exp_name, method="ValDreamer", seed=seed, day_end_test_return=5.0,
+                       day_end_train_return=6.0, night_end_test_return=3.0)
+        (folder / "summary.json").write_text(json.dumps(summary))
+        lines = [dict(night_epoch=e, test_return=5.0 - e / 100, train_return=6.0, test_closed_loop_gap=e / 50,
+                      test_entropy=1.5, test_kl_to_day=e / 100, dream_reward_by_step=[0.5, 1.5], test_length=100,
+                      test_timeout=0.25) for e in epochs]
         (folder / "diagnostics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
     run("coinrun__day__1", "day", 1, [0])
-    run("coinrun__value__1", "dream_ppo_value", 1, [100, 200])
+    run("coinrun__value__1", "dream_ppo_value", 1, [10, 100, 200])
     out = subprocess.run([sys.executable, "tools/night_study.py", str(tmp_path / "logs"), "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "o" / "nights.md").read_text().splitlines()
-    assert table[2] == "| ValDreamer | 1 | 5.00 | +0.00 |  | 4.00 | +2.00 |  | 3.00 | +4.00 |  |"  # day end, 100, end
+    # day end, night end, gain, lowest point, gap at 10 and at the end, entropy, KL, dreamed / real reward, timeouts:
+    # the real reward a step is the return over the length, (4.9 + 4.0 + 3.0) / 100 over three evaluations
+    ratio = 3 * 1.0 / ((4.9 + 4.0 + 3.0) / 100)
+    assert table[2] == f"| ValDreamer | 1 | 5.00 | 3.00 | -2.00 | 3.00 (200) | +0.20 | +4.00 | 1.50 | 2.00 | {ratio:.1f} | 0.25 |"
     assert (tmp_path / "o" / "diagnostics.png").stat().st_size > 10_000
     empty = subprocess.run([sys.executable, "tools/night_study.py", str(tmp_path / "o"), "--out", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT)

@@ -38,15 +38,16 @@ def test_a_run_is_scored_by_its_own_scripts_evaluation(run_dir):
     out = evaluate(str(run_dir), "--episodes", "3")
     assert out.returncode == 0, out.stderr[-3000:]
     line = out.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"tiny/checkpoint\.pt \(Dreamer, chaser, easy\): test [-\d.]+ ± [\d.]+, "
+    assert re.fullmatch(r"tiny/weights\.pt \(Dreamer, chaser, easy\): test [-\d.]+ ± [\d.]+, "
                         r"train [-\d.]+ ± [\d.]+ \(training levels 0-199\), mean ± standard error over 3 \+ 3 "
                         r"episodes, seed 1; wrote .*evaluation_3_easy\.json", line), line
     with open(run_dir / "evaluation_3_easy.json") as f:
         found = json.load(f)
-    assert found["checkpoint"] == str(run_dir / "checkpoint.pt") and found["method"] == load_script(SCRIPT).METHOD
+    # every run ends by writing weights.pt, which is read first
+    assert found["checkpoint"] == str(run_dir / "weights.pt") and found["method"] == load_script(SCRIPT).METHOD
     assert (found["episodes"], found["seed"], found["run_seed"], found["night_epoch"]) == (3, 1, 1, 2)
-    # the numbers are those of the script's evaluate() on the checkpoint's models, seeded with the run's seed
-    path = str(run_dir / "checkpoint.pt")
+    # the numbers are those of the script's evaluate() on the run's models, seeded with the run's seed
+    path = str(run_dir / "weights.pt")
     torch.set_num_threads(1)
     mod, args, wm, agent, device = build(path, read(path), cuda=False)
     assert mod is load_script(SCRIPT)
