@@ -8,11 +8,13 @@ from its own (value diversification, Eq. 5), and the dream goes on from there.
 """
 import contextlib
 import copy
+import importlib.metadata
 import json
 import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -76,6 +78,8 @@ class Args:
     """episodes per evaluation, on test levels and as many on training levels (Table 2: 5 envs x 5 test repetition)"""
     final_eval_episodes: Optional[int] = None
     """episodes of the evaluations that end the day and the night (default: --eval-episodes)"""
+    day_eval_every: int = 1
+    """evaluate every this many day epochs and at the day's end (the paper: every epoch)"""
     fail_penalty: Optional[float] = None
     """penalty for non-successful episodes (Table 2; default -10 for coinrun and caveflyer, else 0)"""
     reward_scale: Optional[float] = None
@@ -151,7 +155,7 @@ class Args:
     night_epochs: int = 200
     """E_n: night epochs (Table 2)"""
     night_eval_every: int = 1
-    """evaluate every this many night epochs and at the night's end (the paper: every epoch; the day always does)"""
+    """evaluate every this many night epochs and at the night's end (the paper: every epoch)"""
     night_updates: int = 26
     """U_a: imagination update steps per night epoch; B_a * U_a dreams per epoch (Table 2)"""
     dream_batch_size: int = 12
@@ -893,12 +897,28 @@ def night_experience(wm, agent, replay, args, rng):
 
 
 # --- evaluation
+EVAL_SEED = 3_000_000  # the evaluation's actions draw from --seed + this (its levels: + 1M train, + 2M test levels)
+
+
+@contextlib.contextmanager
+def own_random_stream(device, seed=None):
+    """Torch's draws inside come from a stream of their own (seeded by `seed`, if given): the run's own stream is
+    left exactly as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
 def evaluate(wm, agent, args, episodes, device, record=False):
     """Raw returns of `episodes` episodes on the full level distribution (test) and as many on the training
     levels (train), played at once: one fresh env per episode, only its first episode counted, and the frames of
     every env still in its first episode go through the world model and the actor in one call per step. The
-    envs' levels follow from --seed alone, so every evaluation of a run plays the same levels. Also the shares of
-    episodes that completed their level, timed out or failed otherwise (died), and their mean length.
+    envs' levels follow from --seed alone, so every evaluation of a run plays the same levels, and the agent's draws
+    come from a random stream of their own (seeded by --seed + EVAL_SEED), so an evaluation is a function of the
+    weights and leaves the run's stream as it was (--eval-episodes and --night-eval-every change no training
+    number). Also the shares of episodes that completed their level, timed out or failed otherwise (died), and
+    their mean length.
 
     record=True also returns what was played, for the diagnostics: every step's (env, s_t, h_{t+1}, a_t, raw r_{t+1},
     done, success) and the frames of the first RECORDED_FRAMES episodes of each split. Recording draws nothing."""
@@ -911,7 +931,7 @@ def evaluate(wm, agent, args, episodes, device, record=False):
     steps_played = []
     framed = np.arange(2 * episodes) % episodes < RECORDED_FRAMES  # the envs whose frames a recording keeps
     finished = bar(2 * episodes, "evaluation")  # counts the episodes played to their end
-    with acting(device, wm, agent):
+    with own_random_stream(device, args.seed + EVAL_SEED), acting(device, wm, agent):
         h = wm.initial_h(2 * episodes).float()  # (envs still playing, deter)
         while playing.any():
             active = np.flatnonzero(playing)
@@ -1105,8 +1125,7 @@ def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None, sta
     stream of their own, seeded by --seed, so the run's own stream is left exactly as it was."""
     device = wm.bins.device
     models = [wm, agent] + ([day_agent] if day_agent is not None else [])
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, *models):
-        torch.manual_seed(args.seed)
+    with own_random_stream(device, args.seed), acting(device, *models):
         gen = np.random.default_rng(args.seed)
         out = {}
         for split, rows in (("test", np.flatnonzero(rec.env < rec.episodes)),
@@ -1244,11 +1263,14 @@ class Run:
         self.progress = progress = dict(
             day_epoch=0, night_epoch=0, global_step=0, seed_done=False, day_seconds=0.0, night_seconds=0.0,
             day_env_steps=0, wm_update_seconds=0.0, wm_updates=0, night_transitions=0, eval_seconds=0.0, evals=0,
-            day_end=None, night_end=None)
+            day_end=None, night_end=None, code=[])
         if state is not None:
             self.restore(state, resume_state is not None)
         if day_state is not None:
             progress.update(day_epoch=args.day_epochs, seed_done=True)
+        version = code_version()  # each process that works on the run adds the code it runs, if it differs
+        if not progress["code"] or {k: progress["code"][-1][k] for k in version} != version:
+            progress["code"] = progress["code"] + [dict(version, from_step=progress["global_step"])]
 
         os.makedirs(run_dir, exist_ok=True)
         if args.track:
@@ -1360,16 +1382,17 @@ class Run:
                                           progress["global_step"], dataformats="HWC")
 
     def evaluate(self, phase, dreams=None):
-        """The evaluation that follows the seed episodes, a day epoch or a night epoch (a night epoch evaluates
-        every --night-eval-every epochs and at the night's end; before it, the night's first epoch prints the
-        estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics
+        """The evaluation that follows the seed episodes, a day epoch or a night epoch (a day or night epoch
+        evaluates every --day-eval-every or --night-eval-every epochs and at the phase's end; before it, the night's
+        first epoch prints the estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics
         they and every night evaluation also diagnose the world model on the episodes played (diagnostics/*, and
         a line of diagnostics.jsonl)."""
         args, progress = self.args, self.progress
         if phase == "night":
             self.estimate(night_seconds=time.time() - self.epoch_start)
-            if not night_evaluates(self.epoch, args):
-                return
+        if phase != "seed" and not evaluates(self.epoch, args, phase):
+            return
+        if phase == "night":
             progress["night_epoch"] = self.epoch  # the diagnostics' line names the epoch it ends
         final = dict(seed=args.day_epochs == 0, day=progress["day_epoch"] + 1 == args.day_epochs,
                      night=progress["night_epoch"] == args.night_epochs)[phase]
@@ -1483,7 +1506,9 @@ class Run:
             day_env_steps_per_s=progress["day_env_steps"] / max(progress["day_seconds"], 1e-9),
             night_transitions_per_s=progress["night_transitions"] / max(progress["night_seconds"], 1e-9),
             wm_update_ms=1000 * progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=str(self.device))
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device=str(self.device),
+            **{k: v for k, v in progress["code"][-1].items() if k != "from_step"},  # the code that finished it
+            code=progress["code"])  # and every code that worked on it: a day loaded by a night, a resumed run
         path = os.path.join(self.run_dir, "summary.json")
         with open(path + ".tmp", "w") as f:
             json.dump(summary, f, indent=2)
@@ -1502,7 +1527,7 @@ def check_args(args):
         sys.exit(f"error: unknown --env-id {args.env_id!r}; choose one of: {', '.join(ENV_NAMES)}")
     positive = ("num_envs", "eval_episodes", "final_eval_episodes", "deter", "stoch", "classes", "units", "cnn_depth",
                 "reward_bins", "update_epochs", "seed_episodes", "day_steps", "wm_batch_size", "seq_len",
-                "night_updates", "dream_batch_size", "horizon", "image_every", "night_eval_every")
+                "night_updates", "dream_batch_size", "horizon", "image_every", "day_eval_every", "night_eval_every")
     for name in positive:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -1560,6 +1585,29 @@ def save_checkpoint(path, state):
     os.replace(path + ".tmp", path)
 
 
+def code_version():
+    """The code this process runs: the git commit of the script's folder (None outside a git checkout), whether
+    tracked files differ from it (dirty; untracked files do not count), and the torch and procgen versions."""
+    def git(*command):
+        try:
+            out = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), *command],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    def version(*names):
+        for name in names:
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                return importlib.metadata.version(name)
+        return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return dict(commit=commit, dirty=None if status is None else status != "", torch=torch.__version__,
+                procgen=version("procgen2", "procgen"))
+
+
 def hms(seconds):
     """H:MM:SS, hours past 24 included."""
     seconds = int(seconds)
@@ -1573,9 +1621,12 @@ QUICK_FLAGS = ("--day-epochs 30 --night-epochs 30 --wm-batch-size 16 --deter 256
                "--stoch 16 --classes 16 --fail-penalty 0")
 
 
-def night_evaluates(epoch, args):
-    """Whether night epoch `epoch` (counted from 1) ends with an evaluation: every night_eval_every-th and the last."""
-    return epoch % args.night_eval_every == 0 or epoch == args.night_epochs
+def evaluates(epoch, args, phase):
+    """Whether day or night epoch `epoch` (counted from 1) ends with an evaluation: every --day-eval-every-th or
+    --night-eval-every-th, and the phase's last."""
+    every, total = (args.day_eval_every, args.day_epochs) if phase == "day" else (args.night_eval_every,
+                                                                                args.night_epochs)
+    return epoch % every == 0 or epoch == total
 
 
 def final_episodes(args):
@@ -1592,12 +1643,12 @@ def remaining_seconds(args, progress, rates):
     while acting (0.2 ms, under a tenth of the networks' time). The evaluations that end the day and the night play
     final_eval_episodes and count as that many times longer (an upper bound: a bigger batch plays faster per frame).
     """
-    day = args.day_epochs - progress["day_epoch"]
+    days = range(progress["day_epoch"] + 1, args.day_epochs + 1)
     nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
-    evaluations = day + sum(night_evaluates(epoch, args) for epoch in nights)
-    evaluations += ((day > 0) + (len(nights) > 0)) * (final_episodes(args) / args.eval_episodes - 1)
+    evaluations = sum(evaluates(e, args, "day") for e in days) + sum(evaluates(e, args, "night") for e in nights)
+    evaluations += ((len(days) > 0) + (len(nights) > 0)) * (final_episodes(args) / args.eval_episodes - 1)
     day_epoch = args.wm_updates * rates["wm"] + args.day_steps // args.num_envs * rates["act"]
-    return evaluations * rates["eval"] + day * day_epoch + len(nights) * rates["night"]
+    return evaluations * rates["eval"] + len(days) * day_epoch + len(nights) * rates["night"]
 
 
 def estimate_line(args, seconds, rates, device):
@@ -1615,7 +1666,7 @@ def estimate_line(args, seconds, rates, device):
 def time_acting(wm, agent, runner, device, calls=3):
     """Seconds per acting step of all envs: act() on the runner's frames, with the random state restored afterwards,
     so that the run goes on exactly as it would have without it."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), acting(device, wm, agent):
+    with own_random_stream(device), acting(device, wm, agent):
         h = wm.initial_h(len(runner.obs)).float()
         start = time.time()
         for _ in range(calls):

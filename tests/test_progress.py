@@ -25,6 +25,12 @@ def test_remaining_seconds_counts_the_work_still_to_come(mod):
     longer_ends = tiny_args(mod, day_epochs=3, night_epochs=5, night_eval_every=2, wm_updates=4, day_steps=100,
                             eval_episodes=10, final_eval_episodes=30)
     assert mod.remaining_seconds(longer_ends, progress, RATES) == 5 * 10 + 2 * 2 * 10 + 2 * (4 * 1 + 50 * 0.01) + 5 * 2
+    # a day that evaluates every 2nd epoch and its last: epochs 2 and 3 left to evaluate of 2 and 3
+    sparse_day = tiny_args(mod, day_epochs=3, night_epochs=5, night_eval_every=2, wm_updates=4, day_steps=100,
+                           day_eval_every=2)
+    assert mod.remaining_seconds(sparse_day, progress, RATES) == mod.remaining_seconds(args, progress, RATES)
+    assert mod.remaining_seconds(sparse_day, dict(day_epoch=0, night_epoch=0), RATES) == (
+        mod.remaining_seconds(args, dict(day_epoch=0, night_epoch=0), RATES) - 10)  # epoch 1 does not evaluate
 
 
 def test_estimate_line_gives_the_quick_command_past_an_hour_on_a_cpu(mod):

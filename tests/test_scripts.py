@@ -86,6 +86,12 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
     assert "test_kl_to_day" not in lines[0] and all(d["test_kl_to_day"] >= 0 for d in lines[1:])
     assert all(len(d["dream_reward_by_step"]) == 4 for d in lines[1:])
     assert all(d["test_success"] + d["test_death"] + d["test_timeout"] == 1 for d in lines)
+    # the code that made it: this checkout's commit, whether its tracked files were changed, the library versions
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert summary["commit"] == head and isinstance(summary["dirty"], bool)
+    assert summary["torch"] == torch.__version__ and summary["procgen"].count(".") == 2
+    assert summary["code"] == [dict(commit=head, dirty=summary["dirty"], torch=torch.__version__,
+                                    procgen=summary["procgen"], from_step=0)]
 
 
 def diagnostics_lines(run_dir):
@@ -93,22 +99,29 @@ def diagnostics_lines(run_dir):
         return [json.loads(line) for line in f]
 
 
-def scalars_of(run_dir, prefixes=("eval/", "losses/", "dream/", "world_model/", "charts/episodic")):
+def scalars_of(run_dir, prefixes):
     events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
             if tag.startswith(prefixes)}
 
 
-def test_diagnostics_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path):
-    """A run with the diagnostics trains and evaluates to the last digit as one without them."""
+TRAINING = ("losses/", "dream/", "world_model/", "charts/episodic")  # every number that training makes
+
+
+@pytest.mark.parametrize("flags, same", [
+    (["--no-diagnostics"], TRAINING + ("eval/",)),  # the diagnostics change nothing, the evaluations included
+    (["--eval-episodes", "3", "--night-eval-every", "2"], TRAINING),  # evaluations draw from a stream of their own
+])
+def test_diagnostics_and_evaluations_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path, flags, same):
+    """A run trains (and without diagnostics, evaluates) to the last digit as the reference tiny run."""
     run_dir, reference, _ = tiny_runs("dream_ppo_value.py")
-    out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), "--no-diagnostics")
+    out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), *flags)
     assert out.returncode == 0, out.stderr[-3000:]
-    plain = only_run(tmp_path)
-    assert not os.path.exists(os.path.join(plain, "diagnostics.jsonl"))
-    with_diagnostics, without = scalars_of(run_dir), scalars_of(plain)
-    assert len(with_diagnostics) > 30 and with_diagnostics == without
+    other = only_run(tmp_path)
+    assert os.path.exists(os.path.join(other, "diagnostics.jsonl")) == ("--no-diagnostics" not in flags)
+    mine, theirs = scalars_of(run_dir, same), scalars_of(other, same)
+    assert len(mine) > 25 and mine == theirs
 
 
 def test_world_model_audit_writes_json_and_a_row(tiny_runs, tmp_path):
@@ -144,11 +157,18 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
     proc.wait()
     run_dir = only_run(tmp_path)
     assert not os.path.exists(os.path.join(run_dir, "summary.json"))
+    # as if the killed attempt had run other code: the summary names both, each from the step it began
+    checkpoint = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    killed_at = checkpoint["progress"]["global_step"]
+    older = dict(checkpoint["progress"]["code"][0], commit="0" * 40)
+    checkpoint["progress"]["code"] = [older]
+    torch.save(checkpoint, os.path.join(run_dir, "checkpoint.pt"))
     out = run_script(script, *flags, "--resume")
     assert out.returncode == 0, out.stderr[-3000:]
     with open(os.path.join(only_run(tmp_path), "summary.json")) as f:
         summary = json.load(f)
     assert summary["day_epochs"] == 3 and summary["night_epochs"] == 2
+    assert summary["code"] == [older, dict(older, commit=summary["commit"], from_step=killed_at)]
     steps_per_epoch = 100
     assert summary["replay_frames"] == reference["replay_frames"] + steps_per_epoch  # one more day epoch, nothing lost
     assert summary["global_step"] == reference["global_step"] + steps_per_epoch
@@ -181,9 +201,9 @@ def test_night_starts_from_a_day_checkpoint(tiny_runs, day_script, night_script,
     assert summary["replay_frames"] == reference["replay_frames"] and summary["night_epochs"] == 1
 
 
-def test_night_eval_every_evaluates_every_nth_night_epoch_and_the_last(tmp_path):
+def test_eval_every_evaluates_every_nth_day_and_night_epoch_and_the_last(tmp_path):
     out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), "--day-epochs", "3",
-                     "--night-epochs", "3", "--night-eval-every", "2")
+                     "--night-epochs", "3", "--night-eval-every", "2", "--day-eval-every", "2")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "[night 1/3]" in out.stdout  # before the night's first evaluation the line shows the day's last one
     run_dir = only_run(tmp_path)
@@ -192,8 +212,8 @@ def test_night_eval_every_evaluates_every_nth_night_epoch_and_the_last(tmp_path)
     steps = [e.step for e in events.Scalars("eval/test_return")]
     epoch_steps = [e.step for e in events.Scalars("perf/epoch_seconds")]  # one per day and night epoch
     assert len(epoch_steps) == 6
-    # the untrained agent, every day epoch, then night epochs 2 and 3 (the night's end)
-    assert steps[1:] == [epoch_steps[i] for i in (0, 1, 2, 4, 5)]
+    # the untrained agent, day epochs 2 and 3 (the day's end), then night epochs 2 and 3 (the night's end)
+    assert steps[1:] == [epoch_steps[i] for i in (1, 2, 4, 5)]
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)
     assert summary["night_end_test_return"] == pytest.approx(events.Scalars("eval/test_return")[-1].value)  # float32
