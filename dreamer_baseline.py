@@ -1004,10 +1004,6 @@ def by_step(x, mask):
     return ((x * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
 
 
-def share(x):
-    return float(x.float().mean()) if x.numel() else None
-
-
 def state_diagnostics(wm, agent, rec, rows, args, value_gamma, day_agent, gen):
     """The world model's heads, the critic (against the return discounted by value_gamma) and the policy on the
     real states `rows` of one split, and the H-step return the world model predicts from a sample of them (closed
@@ -1028,7 +1024,8 @@ def state_diagnostics(wm, agent, rec, rows, args, value_gamma, day_agent, gen):
                reward_pred_elsewhere=float(pred_reward[~rewarded].mean()) if (~rewarded).any() else None,
                terminal_recall=float((cont_logit[done] <= 0).mean()) if done.any() else None,
                false_terminal_rate=float((cont_logit[~done] <= 0).mean()) if (~done).any() else None,
-               real_reward_rate=float(rewarded.mean()), real_terminal_rate=float(done.mean()),
+               real_reward_rate=float(rewarded.mean()), real_reward_mean=float(reward.mean()),
+               real_terminal_rate=float(done.mean()),
                value_mean=float(agent.value(feat).float().mean()),
                return_mean=float(rec.returns(rec.reward(args), value_gamma)[rows].mean()),
                entropy=float(-(logits.exp() * logits).sum(-1).mean()))
@@ -1070,20 +1067,11 @@ def heldout_diagnostics(wm, rec, args):
     return {f"heldout_{k}": totals[k] / counts[k] for k in totals}
 
 
-def start_diagnostics(wm, agent, h, z, args):
-    """Per dream step from the starts (h, z): the share of h's units outside (-1, 1), where no posterior state
-    lies, and the dreamed reward and terminal rates."""
-    traj, mask, _, _ = dream(wm, agent, h, z, args)
-    return dict(h_outside_by_step=[share(traj["feat"][t, :, :wm.deter].abs() > 1) for t in range(len(mask))],
-                reward_by_step=by_step(traj["reward"], mask), terminal_by_step=by_step(1 - traj["cont"], mask))
-
-
-def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None, starts=False):
+def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None):
     """Diagnostics of the world model and the policy on an evaluation's recording (evaluate(record=True)):
     per split (test, train) see state_diagnostics; heldout_* the world-model loss on the recorded frames;
-    with dreams=(traj, mask) of the night's epoch, their reward and terminal rates by step index; with starts,
-    start_diagnostics from random starts (Eq. 2) and from the recording's real states. They draw from a random
-    stream of their own, seeded by --seed, so the run's own stream is left exactly as it was."""
+    with dreams=(traj, mask) of the night's epoch, their reward and terminal rates by step index. They draw from
+    a random stream of their own, seeded by --seed, so the run's own stream is left exactly as it was."""
     device = wm.bins.device
     models = [wm, agent] + ([day_agent] if day_agent is not None else [])
     with own_random_stream(device, args.seed), acting(device, *models):
@@ -1098,11 +1086,6 @@ def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None, sta
             traj, mask = dreams
             out.update(dream_reward_by_step=by_step(traj["reward"], mask),
                        dream_terminal_by_step=by_step(1 - traj["cont"], mask))
-        if starts:
-            n = min(DIAGNOSED_STATES, len(rec.env))
-            real = split_state(wm, rec.feat[np.sort(gen.choice(len(rec.env), n, replace=False))].to(device))
-            for name, (h, z) in (("random_start", random_starts(wm, n)), ("real_start", real)):
-                out.update({f"{name}_{k}": v for k, v in start_diagnostics(wm, agent, h, z, args).items()})
     return out
 
 
@@ -1549,24 +1532,12 @@ def save_checkpoint(path, state):
 def code_version():
     """The code this process runs: the git commit of the script's folder (None outside a git checkout), whether
     tracked files differ from it (dirty; untracked files do not count), and the torch and procgen versions."""
-    def git(*command):
-        try:
-            out = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), *command],
-                                 capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    def version(*names):
-        for name in names:
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                return importlib.metadata.version(name)
-        return None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return dict(commit=commit, dirty=None if status is None else status != "", torch=torch.__version__,
-                procgen=version("procgen2", "procgen"))
+    git, commit, dirty = ["git", "-C", os.path.dirname(os.path.abspath(__file__))], None, None
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):  # no git, or not a checkout
+        commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(git + ["diff", "--quiet", "HEAD"], capture_output=True).returncode != 0
+    procgen = "procgen2" if sys.version_info >= (3, 11) else "procgen"  # requirements.txt's package for procgen
+    return dict(commit=commit, dirty=dirty, torch=torch.__version__, procgen=importlib.metadata.version(procgen))
 
 
 def hms(seconds):

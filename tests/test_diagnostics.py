@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from conftest import tiny_args
+from wm_audit import start_diagnostics
 
 
 def recording(mod, episodes=1):
@@ -49,11 +50,11 @@ def test_random_starts_leave_the_range_of_posterior_states(mod):
     wm = mod.WorldModel(args, 15).requires_grad_(False)
     agent = mod.Agent(wm.feat_dim, 15, args)
     h, z = mod.random_starts(wm, 256)
-    starts = mod.start_diagnostics(wm, agent, h, z, args)
+    starts = start_diagnostics(mod, wm, agent, h, z, args)
     assert starts["h_outside_by_step"][0] > 0.1 and len(starts["terminal_by_step"]) == 4
     embed = wm.encode(torch.randint(0, 256, (16, 6, 3, 64, 64), dtype=torch.uint8))
     h_real, z_real, _, _ = wm.observe(embed, torch.randint(0, 15, (16, 6)), torch.zeros(16, 6, dtype=torch.bool))
-    real = mod.start_diagnostics(wm, agent, h_real[:, -1], z_real[:, -1], args)
+    real = start_diagnostics(mod, wm, agent, h_real[:, -1], z_real[:, -1], args)
     assert real["h_outside_by_step"] == [0.0] * 4
 
 

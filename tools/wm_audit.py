@@ -34,6 +34,15 @@ COLUMNS = (("test return", "test_return", "{:.2f}"), ("pred. H-return, closed lo
            "{:.3f}"), ("real reward rate", "test_real_reward_mean", "{:.3f}"))
 
 
+def start_diagnostics(mod, wm, agent, h, z, args):
+    """Per dream step from the starts (h, z), dreamed with the script `mod`'s dream(): the share of h's units
+    outside (-1, 1), where no posterior state lies, and the dreamed reward and terminal rates."""
+    traj, mask, _, _ = mod.dream(wm, agent, h, z, args)
+    outside = (traj["feat"][..., :wm.deter].abs() > 1).float().mean((1, 2))  # (H,)
+    return dict(h_outside_by_step=outside.tolist(), reward_by_step=mod.by_step(traj["reward"], mask),
+                terminal_by_step=mod.by_step(1 - traj["cont"], mask))
+
+
 def audit(path, episodes, seed=None, cuda=True):
     """The audit of one checkpoint, as a dict (the JSON's content)."""
     state = read(path)
@@ -41,10 +50,12 @@ def audit(path, episodes, seed=None, cuda=True):
     start = time.time()
     result, recording = mod.evaluate(wm, agent, args, episodes, device, record=True)
     at_night = state["progress"]["night_epoch"] > 0
-    found = mod.diagnose(wm, agent, recording, args, mod.night_gamma(args) if at_night else args.gamma, starts=True)
-    for split in ("test", "train"):
-        rows = recording.env < episodes if split == "test" else recording.env >= episodes
-        found[f"{split}_real_reward_mean"] = float(recording.reward(args)[rows].mean())
+    found = mod.diagnose(wm, agent, recording, args, mod.night_gamma(args) if at_night else args.gamma)
+    n = min(mod.DIAGNOSED_STATES, len(recording.env))  # random starts (Eq. 2) against as many real ones
+    real = recording.feat[np.sort(np.random.default_rng(args.seed).choice(len(recording.env), n, replace=False))]
+    with mod.own_random_stream(device, args.seed), mod.acting(device, wm, agent):
+        for name, (h, z) in (("random_start", mod.random_starts(wm, n)), ("real_start", mod.split_state(wm, real))):
+            found.update({f"{name}_{k}": v for k, v in start_diagnostics(mod, wm, agent, h, z, args).items()})
     progress = state["progress"]
     return dict(checkpoint=os.path.abspath(path), method=state["method"], env_id=args.env_id, seed=args.seed,
                 run_seed=state["args"]["seed"], day_epoch=progress["day_epoch"], night_epoch=progress["night_epoch"],
