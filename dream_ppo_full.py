@@ -1192,7 +1192,7 @@ def main(args):
         replay.add(rows)
         run.log("world_model/heldout", heldout_metrics(wm, replay, args, rng, rows_before, device))
         run.evaluate("day")
-        run.end_day_epoch()
+        run.end_epoch()
     run.end_day()
 
     # Night: E_n epochs of PPO on dreams of the frozen world model.
@@ -1204,7 +1204,7 @@ def main(args):
         run.dreamed(traj, mask, examples, transformed)
         run.log("losses", ppo_update(agent, run.agent_opt, batch, args, run.return_scale))
         run.evaluate("night", dreams=(traj, mask))  # every --night-eval-every epochs and the last
-        run.end_night_epoch(mask.numel())
+        run.end_epoch(mask.numel())
     run.finish()
 
 
@@ -1235,12 +1235,9 @@ def heldout_metrics(wm, replay, args, rng, since, device):
 
 # --- bookkeeping: the run's folder, resume, seeding, logs, checkpoints, duration estimate and summary
 class Run:
-    """Everything of a run that is not the method: main() calls it between the steps of Algorithm 1.
-
-    Building one checks the flags, finds the run folder (refusing a finished or clashing one), seeds every random
-    generator, builds the models, optimisers, replay and envs, and restores them from a checkpoint (--resume) or
-    a day (--load-day-checkpoint), in an order that keeps the random stream of a run the same however it starts.
-    """
+    """Everything of a run that is not the method, called by main() between the steps of Algorithm 1. Building
+    one checks the flags and the run folder, seeds, builds the models, optimisers, replay and envs and restores them
+    (--resume, --load-day-checkpoint) in an order that keeps a run's random stream the same however it starts."""
 
     def __init__(self, args):
         check_args(args)
@@ -1455,13 +1452,20 @@ class Run:
             print(estimate_line(self.args, seconds, rates, self.device), flush=True)
         self.estimated = True
 
-    def end_day_epoch(self):
-        progress = self.progress
-        progress["day_epoch"] += 1
-        progress["day_seconds"] += time.time() - self.epoch_start
-        self.log("perf", dict(epoch_seconds=time.time() - self.epoch_start,
-                              replay_rows=self.replay.rows * self.args.num_envs))
-        self.print_epoch(self.args.day_epochs, progress["day_end"])
+    def end_epoch(self, transitions=None):
+        """The epoch counted and timed, its line printed (the last evaluation, the time elapsed and the phase's ETA)
+        and, with --save-checkpoint, the checkpoint written; a night epoch's speed is its dreamed `transitions`."""
+        progress, phase, epoch, now = self.progress, self.phase, self.epoch, time.time()
+        progress[f"{phase}_epoch"] = epoch
+        progress[f"{phase}_seconds"] += now - self.epoch_start
+        self.log("perf", dict(epoch_seconds=now - self.epoch_start, **(
+            dict(replay_rows=self.replay.rows * self.args.num_envs) if transitions is None else
+            dict(transitions_per_s=transitions / (now - self.epoch_start)))))
+        total, result = getattr(self.args, f"{phase}_epochs"), progress["night_end"] or progress["day_end"]
+        eta = (now - self.phase_start) / max(epoch - self.first_epoch, 1) * (total - epoch)
+        print(f"[{phase} {epoch}/{total}] step {progress['global_step']} | test {result['test_return']:.2f} "
+              f"train {result['train_return']:.2f} | elapsed {hms(now - self.start)} | {phase} eta {hms(eta)}",
+              flush=True)
         if self.args.save_checkpoint:
             self.checkpoint()
 
@@ -1474,25 +1478,6 @@ class Run:
         close_envs(self.runner.envs)
         if self.args.diagnostics and self.day_agent is None and self.progress["night_epoch"] == 0:
             self.day_agent = copy.deepcopy(self.agent).requires_grad_(False)  # for the night's KL to it
-
-    def end_night_epoch(self, transitions):
-        progress = self.progress
-        epoch_seconds = time.time() - self.epoch_start
-        progress["night_epoch"] = self.epoch
-        progress["night_seconds"] += epoch_seconds
-        self.log("perf", dict(epoch_seconds=time.time() - self.epoch_start,
-                              transitions_per_s=transitions / (time.time() - self.epoch_start)))
-        self.print_epoch(self.args.night_epochs, progress["night_end"] or progress["day_end"])
-        if self.args.save_checkpoint:
-            self.checkpoint()
-
-    def print_epoch(self, total, result):
-        """The epoch's line: the last evaluation, the time elapsed and the phase's ETA."""
-        now, epoch = time.time(), self.epoch
-        eta = (now - self.phase_start) / max(epoch - self.first_epoch, 1) * (total - epoch)
-        print(f"[{self.phase} {epoch}/{total}] step {self.progress['global_step']} | test {result['test_return']:.2f} "
-              f"train {result['train_return']:.2f} | elapsed {hms(now - self.start)} | {self.phase} eta {hms(eta)}",
-              flush=True)
 
     def checkpoint(self, name="checkpoint.pt"):
         self.writer.flush()  # the logs are on disk up to every checkpoint, so a killed run loses none of them
@@ -1644,14 +1629,10 @@ def final_episodes(args):
 
 
 def remaining_seconds(args, progress, rates):
-    """Seconds of work from the current epoch to the run's end, each kind of work at its measured speed.
-
-    rates: seconds per evaluation (eval), per world-model update (wm), per acting step of all envs (act) and per
-    night epoch without its evaluation (night; 0 until the night has timed one). Not counted: the day's PPO update
-    (about 1 s an epoch at the paper's scale on a CPU, next to 20 world-model updates of 4 s) and the procgen steps
-    while acting (0.2 ms, under a tenth of the networks' time). The evaluations that end the day and the night play
-    final_eval_episodes and count as that many times longer (an upper bound: a bigger batch plays faster per frame).
-    """
+    """Seconds of work from the current epoch to the run's end at the measured `rates`: seconds per evaluation
+    (eval; final_eval_episodes count as that many times longer, an upper bound), world-model update (wm), acting step
+    of all envs (act) and night epoch without evaluation (night; 0 until timed). Not counted: the day's PPO update
+    (about 1 s an epoch next to 20 world-model updates of 4 s) and procgen's steps (a tenth of acting)."""
     days = range(progress["day_epoch"] + 1, args.day_epochs + 1)
     nights = range(progress["night_epoch"] + 1, args.night_epochs + 1)
     evaluations = sum(evaluates(e, args, "day") for e in days) + sum(evaluates(e, args, "night") for e in nights)
