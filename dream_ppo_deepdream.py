@@ -256,16 +256,21 @@ def compute_gae(reward, value, cont, bootstrap, gamma, lam, trace=None, next_val
 
 
 class ReturnScale:
-    """P: EMA of the 95th minus the 5th percentile of returns; advantages are divided by max(1, P)."""
+    """P: EMA of the 95th minus the 5th percentile of returns; advantages are divided by max(1, P). P is kept on the
+    returns' device in float64 (the numbers of Python floats), so that updating it never waits for the device."""
 
     def __init__(self, decay):
         self.decay, self.range = decay, 0.0
 
-    def update(self, returns):
-        if len(returns):  # empty for a minibatch whose every step comes after a dreamed terminal
-            low, high = torch.quantile(returns.float(), torch.tensor([0.05, 0.95], device=returns.device))
-            self.range = self.decay * self.range + (1 - self.decay) * (high - low).item()
-        return max(1.0, self.range)
+    def update(self, returns, mask):
+        """max(1, P) after the returns where mask > 0; P stays where there are none (every step of a minibatch may
+        come after a dreamed terminal)."""
+        q = torch.tensor([0.05, 0.95], device=returns.device)
+        low, high = torch.nanquantile(torch.where(mask > 0, returns.float(), torch.nan), q)
+        moved = self.decay * torch.as_tensor(self.range, dtype=torch.float64, device=returns.device) + (
+            1 - self.decay) * (high - low).double()
+        self.range = torch.where(moved.isnan(), self.range, moved)
+        return self.range.clamp(min=1.0)
 
 
 # --- environment
@@ -384,8 +389,11 @@ class Replay:
         return start[:, None] + np.arange(length), env[:, None].repeat(length, 1)
 
     def batch(self, index, device):
+        """The rows at (B, L) `index` as tensors on `device`; for a GPU, from pinned memory without waiting."""
         time_index, env_index = index
-        out = {k: torch.as_tensor(v[time_index, env_index], device=device) for k, v in self.data.items()}
+        cuda = torch.device(device).type == "cuda"
+        out = {k: torch.from_numpy(v[time_index, env_index]) for k, v in self.data.items()}
+        out = {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in out.items()}
         out["obs"] = out["obs"].permute(0, 1, 4, 2, 3)  # (B, L, 3, 64, 64) uint8
         return out
 
@@ -422,7 +430,21 @@ class Replay:
 
 
 # --- world model
-class ChannelNorm(nn.LayerNorm):
+class Norm(nn.LayerNorm):
+    """LayerNorm (eps 1e-3, DreamerV3's). Under CUDA's autocast it runs in bf16 (its kernel still accumulates in
+    float32), not in autocast's float32, which would make every norm's output a float32 copy; CPUs unchanged."""
+
+    def __init__(self, size):
+        super().__init__(size, eps=1e-3)
+
+    def forward(self, x):
+        if x.is_cuda and x.dtype == torch.bfloat16:
+            with torch.autocast("cuda", enabled=False):
+                return F.layer_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.bias.to(x.dtype), self.eps)
+        return super().forward(x)
+
+
+class ChannelNorm(Norm):
     """LayerNorm over the channels of an NCHW tensor (kept channels_last, so the permutes copy nothing)."""
 
     def forward(self, x):
@@ -440,7 +462,7 @@ class NCHWConv2d(nn.Conv2d):
 def mlp(inp, units, out, layers=2, zero_init=False):
     net = []
     for i in range(layers):
-        net += [nn.Linear(inp if i == 0 else units, units, bias=False), nn.LayerNorm(units, eps=1e-3), nn.SiLU()]
+        net += [nn.Linear(inp if i == 0 else units, units, bias=False), Norm(units), nn.SiLU()]
     net.append(nn.Linear(units, out))
     if zero_init:
         nn.init.zeros_(net[-1].weight), nn.init.zeros_(net[-1].bias)
@@ -453,7 +475,7 @@ class GRUCell(nn.Module):
     def __init__(self, inp, size):
         super().__init__()
         self.linear = nn.Linear(inp + size, 3 * size, bias=False)
-        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
+        self.norm = Norm(3 * size)
 
     def forward(self, x, h):
         reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).float().chunk(3, -1)
@@ -472,16 +494,16 @@ class WorldModel(nn.Module):
         chans = [3, d, 2 * d, 4 * d, 8 * d]
         self.encoder = nn.Sequential(*[m for i in range(4) for m in (
             (NCHWConv2d if i == 3 else nn.Conv2d)(chans[i], chans[i + 1], 4, 2, 1, bias=False),
-            ChannelNorm(chans[i + 1], eps=1e-3), nn.SiLU())])
+            ChannelNorm(chans[i + 1]), nn.SiLU())])
         embed = 8 * d * 4 * 4
         self.img_in = nn.Sequential(nn.Linear(self.C * self.J + num_actions, args.units, bias=False),
-                                    nn.LayerNorm(args.units, eps=1e-3), nn.SiLU())
+                                    Norm(args.units), nn.SiLU())
         self.gru = GRUCell(args.units, args.deter)
         self.prior_net = mlp(args.deter, args.units, self.C * self.J, layers=1)
         self.post_net = mlp(args.deter + embed, args.units, self.C * self.J, layers=1)
         self.dec_in = nn.Linear(self.feat_dim, 8 * d * 4 * 4)
         self.decoder = nn.Sequential(*[m for i in (4, 3, 2) for m in (
-            nn.ConvTranspose2d(chans[i], chans[i - 1], 4, 2, 1, bias=False), ChannelNorm(chans[i - 1], eps=1e-3),
+            nn.ConvTranspose2d(chans[i], chans[i - 1], 4, 2, 1, bias=False), ChannelNorm(chans[i - 1]),
             nn.SiLU())], nn.ConvTranspose2d(d, 3, 4, 2, 1))
         self.reward_head = mlp(self.feat_dim, args.units, args.reward_bins, zero_init=True)
         self.cont_head = mlp(self.feat_dim, args.units, 1)
@@ -561,10 +583,18 @@ class WorldModel(nn.Module):
                        post_entropy=-(post.exp() * post).sum((-2, -1)).mean(),
                        prior_entropy=-(prior.exp() * prior).sum((-2, -1)).mean(),
                        reward_pred_abs_err=(reward_pred - batch["reward"]).abs().mean())
-        for name, where in (("pos", batch["reward"] > 0), ("neg", batch["reward"] < 0), ("zero", batch["reward"] == 0)):
-            if where.any():
-                metrics[f"reward_pred_on_{name}"] = reward_pred[where].mean()
-        return loss, {k: v.item() for k, v in metrics.items()}
+        return loss, dict({k: v.detach() for k, v in metrics.items()}, reward_pred=reward_pred, reward=batch["reward"])
+
+
+def wm_metrics(metrics):
+    """A world-model loss's metrics as floats, with the mean predicted reward where the real one is > 0, < 0 and
+    = 0 (where there are any). Done only for what is logged: each number waits for the device."""
+    out = {k: v.item() for k, v in metrics.items() if k not in ("reward_pred", "reward")}
+    reward = metrics["reward"]
+    for name, where in (("pos", reward > 0), ("neg", reward < 0), ("zero", reward == 0)):
+        if where.any():
+            out[f"reward_pred_on_{name}"] = metrics["reward_pred"][where].mean().item()
+    return out
 
 
 def feature(h, z):
@@ -572,7 +602,7 @@ def feature(h, z):
     return torch.cat([h, z.flatten(-2)], -1)
 
 
-BF16 = {"cuda": True, "cpu": False}  # main() sets both from --bf16
+BF16 = {"cuda": True, "cpu": False}  # Run sets both from --bf16 (use_bf16)
 
 
 def autocast(device):
@@ -582,8 +612,16 @@ def autocast(device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=BF16.get(device.type, False))
 
 
-def native_bf16():
-    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); without them bf16 is emulated and slow."""
+def use_bf16(flag):
+    """BF16 from --bf16: by default on where bf16 is native (native_bf16), else as the flag says."""
+    BF16.update({kind: native_bf16(kind) if flag is None else flag for kind in BF16})
+
+
+def native_bf16(kind):
+    """Whether bf16 runs natively: on a GPU of compute capability 8.0 or more (torch.cuda.is_bf16_supported also
+    counts emulation, slow on a T4 or V100), on a CPU with bf16 instructions (AVX512-BF16 or AMX)."""
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()
@@ -598,7 +636,7 @@ def train_world_model(wm, optimizer, replay, args, rng, device):
         loss, metrics = wm.loss(batch, args)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    metrics["grad_norm"] = nn.utils.clip_grad_norm_(wm.parameters(), args.wm_grad_clip).item()
+    metrics["grad_norm"] = nn.utils.clip_grad_norm_(wm.parameters(), args.wm_grad_clip)
     optimizer.step()
     return metrics
 
@@ -614,7 +652,7 @@ class Agent(nn.Module):
         self.register_buffer("bins", torch.linspace(-args.bins_extreme, args.bins_extreme, args.reward_bins))
 
     def policy(self, feat):
-        return torch.distributions.Categorical(logits=self.actor(feat).float())
+        return torch.distributions.Categorical(logits=self.actor(feat).float(), validate_args=False)  # no sync
 
     def sample(self, feat):
         """a ~ pi(s) and log pi(a | s) for acting and dreaming, without the cost of a distribution object."""
@@ -646,7 +684,7 @@ def ppo_update(agent, optimizer, batch, args, return_scale):
     n_minibatches = max(1, len(feat) // (args.dream_batch_size * args.horizon))
     for _ in range(args.update_epochs):
         for idx in torch.randperm(len(feat), device=feat.device).chunk(n_minibatches):
-            scale = return_scale.update(target[idx][mask[idx] > 0])
+            scale = return_scale.update(target[idx], mask[idx])
             loss, minibatch_stats = ppo_loss(agent, feat[idx], action[idx], logp_b[idx], logp_start[idx],
                                              adv[idx] / scale, target[idx], mask[idx], args)
             optimizer.zero_grad(set_to_none=True)
@@ -778,31 +816,29 @@ def dream(wm, agent, h, z, args, transform=None, actions=None):
     feats, actions_taken, logps = [], [], []
     dreamed, was_transformed = [], []  # each step's state before any transformation, and whether it had one
     examples, changes = [], []
-    for t in range(args.horizon):
-        dreamed.append(feature(h, z))
-        was_transformed.append(torch.zeros(len(h), dtype=torch.bool, device=h.device))
-        if transform is not None:
-            chosen = torch.rand(len(h), device=h.device) < eps
-            was_transformed[-1] = chosen
-            if chosen.any():
-                h_in, z_in = h[chosen], z[chosen]
-                h, z = h.clone(), z.clone()
-                h[chosen], z[chosen] = transform(h_in, z_in)
-                before, after = feature(h_in, z_in), feature(h[chosen], z[chosen])
-                examples += list(zip(before, after))[: 8 - len(examples)]
-                with torch.no_grad(), autocast(h.device):
+    with acting(h.device, wm, agent):  # each weight cast to bf16 once per dream (a transformation's ascent included)
+        for t in range(args.horizon):
+            dreamed.append(feature(h, z))
+            was_transformed.append(torch.zeros(len(h), dtype=torch.bool, device=h.device))
+            if transform is not None:
+                chosen = torch.rand(len(h), device=h.device) < eps
+                was_transformed[-1] = chosen
+                if chosen.any():
+                    h_in, z_in = h[chosen], z[chosen]
+                    h, z = h.clone(), z.clone()
+                    h[chosen], z[chosen] = transform(h_in, z_in)
+                    before, after = feature(h_in, z_in), feature(h[chosen], z[chosen])
+                    examples += list(zip(before, after))[: 8 - len(examples)]
                     value_change = (agent.value(after) - agent.value(before)).abs()
-                changes.append(torch.stack([(z[chosen].argmax(-1) != z_in.argmax(-1)).float().mean(-1),
-                                            (h[chosen] - h_in).abs().mean(-1), value_change], -1))
-        with torch.no_grad(), autocast(h.device):
+                    changes.append(torch.stack([(z[chosen].argmax(-1) != z_in.argmax(-1)).float().mean(-1),
+                                                (h[chosen] - h_in).abs().mean(-1), value_change], -1))
             feat = feature(h, z)
             action, logp = agent.sample(feat) if actions is None else (actions[t], torch.zeros(len(h), device=h.device))
             h = wm.img_step(h, z, action).float()
             z = sample_one_hot(wm.prior(h))
-        feats.append(feat.float()), actions_taken.append(action), logps.append(logp)
-    feats.append(feature(h, z))
-    with torch.no_grad(), autocast(h.device):  # heads and critic once, for all H + 1 states of every dream
-        all_feat = torch.stack(feats)  # (H + 1, B, F)
+            feats.append(feat.float()), actions_taken.append(action), logps.append(logp)
+        feats.append(feature(h, z))
+        all_feat = torch.stack(feats)  # (H + 1, B, F): heads and critic once, for all H + 1 states of every dream
         reward, cont_logit = wm.heads(all_feat[1:])  # r_{t+1}, c_{t+1} read from s_{t+1}
         value = agent.value(all_feat)
     traj = dict(feat=all_feat[:-1], action=torch.stack(actions_taken), logp=torch.stack(logps), value=value[:-1],
@@ -812,7 +848,7 @@ def dream(wm, agent, h, z, args, transform=None, actions=None):
     mask = torch.cat([torch.ones_like(traj["cont"][:1]), torch.cumprod(traj["cont"], 0)[:-1]])
     if args.transform_credit == "untransformed" and transform is not None:
         mask = untransformed_credit(wm, agent, traj, torch.stack(dreamed[1:] + feats[-1:]))
-    changes = torch.cat(changes) if changes else torch.zeros(0, 3)
+    changes = torch.cat(changes) if changes else h.new_zeros(0, 3)
     transformed = dict(count=len(changes), **(dict(zip(("z_changed", "h_change", "value_change"),
                                                         changes.mean(0).tolist())) if len(changes) else {}))
     return traj, mask, examples, transformed
@@ -986,7 +1022,7 @@ class Recording:
         framed = np.arange(2 * episodes) % episodes < RECORDED_FRAMES
         frame_of_row = np.cumsum(framed[env]) - 1  # row (in play order) -> its frame, where it has one
         self.env, self.episodes = env[order], episodes
-        self.feat, self.h_next, self.action = (torch.cat([s[k] for s in steps])[torch.as_tensor(order)]
+        self.feat, self.h_next, self.action = (torch.cat([s[k] for s in steps])[torch.from_numpy(order)]
                                                for k in ("feat", "h_next", "action"))
         self.raw_reward, self.done, self.success = (np.concatenate([s[k] for s in steps])[order]
                                                     for k in ("reward", "done", "success"))
@@ -1016,7 +1052,7 @@ class Recording:
         """(horizon, len(rows)) actions played from each row on, 0 past its episode's end."""
         index = np.minimum(rows[None] + np.arange(horizon)[:, None], len(self.done) - 1)
         ended = np.cumsum(np.concatenate([np.zeros((1, len(rows)), bool), self.done[index[:-1]]]), 0) > 0
-        return torch.where(torch.as_tensor(ended), 0, self.action[torch.as_tensor(index)])
+        return torch.where(torch.from_numpy(ended), 0, self.action[torch.from_numpy(index)])
 
 
 def split_state(wm, feat):
@@ -1089,11 +1125,11 @@ def heldout_diagnostics(wm, rec, args):
     for part in np.array_split(rows, max(1, windows // 32)):
         frame_index = np.searchsorted(np.flatnonzero(rec.framed), part)
         batch = dict(obs=torch.as_tensor(rec.frames[frame_index], device=device).permute(0, 1, 4, 2, 3),
-                     action=rec.action[torch.as_tensor(part)].to(device),
+                     action=rec.action[torch.from_numpy(part)].to(device),
                      is_first=torch.as_tensor(rec.is_first[part], device=device),
                      reward=torch.as_tensor(rec.reward(args)[part], device=device),
                      terminal=torch.as_tensor(rec.done[part], device=device))
-        for k, v in wm.loss(batch, args)[1].items():
+        for k, v in wm_metrics(wm.loss(batch, args)[1]).items():
             totals[k], counts[k] = totals.get(k, 0.0) + v * len(part), counts.get(k, 0) + len(part)
     return {f"heldout_{k}": totals[k] / counts[k] for k in totals}
 
@@ -1184,7 +1220,7 @@ def heldout_metrics(wm, replay, args, rng, since, device):
     with torch.no_grad(), autocast(device):
         batch = replay.batch(replay.sample(args.wm_batch_size, args.seq_len, rng, args.reward_priority, low=since),
                              device)
-        return wm.loss(batch, args)[1]
+        return wm_metrics(wm.loss(batch, args)[1])
 
 
 # --- bookkeeping: the run's folder, resume, seeding, logs, checkpoints, duration estimate and summary
@@ -1215,7 +1251,8 @@ class Run:
         random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
         self.rng = np.random.default_rng(args.seed)
         self.device = device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-        BF16.update(cuda=args.bf16 is not False, cpu=native_bf16() if args.bf16 is None else args.bf16)
+        use_bf16(args.bf16)
+        torch.backends.cudnn.benchmark = device.type == "cuda"  # the fastest convolutions for these fixed shapes
         num_actions = 15
         self.wm = WorldModel(args, num_actions).to(device)
         self.agent = Agent(self.wm.feat_dim, num_actions, args).to(device)
@@ -1264,7 +1301,7 @@ class Run:
         print(f"{METHOD} on {args.env_id}, seed {args.seed}, device {device}, logging to {run_dir}", flush=True)
         self.start = time.time()
         self.epoch_lengths = []  # lengths of the training episodes finished in this day epoch
-        self.estimated = False  # the estimate is printed once (see estimate)
+        self.estimated, self.updates_here = False, 0  # the estimate is printed once (see estimate)
         self.phase = None
 
     def restore(self, state, resumed):
@@ -1277,8 +1314,9 @@ class Run:
         random.setstate(state["rng"]["python"]), np.random.set_state(state["rng"]["numpy"])
         torch.set_rng_state(state["rng"]["torch"])
         self.rng.bit_generator.state = state["rng"]["generator"]
-        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:  # older checkpoints: every GPU's
+            cuda = state["rng"]["cuda"]
+            torch.cuda.set_rng_state(cuda[0] if isinstance(cuda, list) else cuda)
         if resumed and state["runner"] is not None:
             self.runner.load_state_dict(state["runner"], self.device)
         if state.get("day_agent") is not None:
@@ -1308,17 +1346,23 @@ class Run:
         self.epoch_start = self.mark = time.time()
 
     def world_model_updated(self, metrics):
-        """One world-model update done (timed for the estimate; the last one's metrics are logged)."""
-        self.progress["wm_update_seconds"] += time.time() - self.mark
+        """One world-model update done: timed (on a GPU when its work is done), its metrics kept (the epoch's last
+        are logged). The process's second update times the estimate: the first carries one-off set-up (cuDNN's,
+        cuBLAS's or oneDNN's choice of kernels)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.time() - self.mark
+        self.progress["wm_update_seconds"] += seconds
         self.progress["wm_updates"] += 1
-        self.wm_metrics = metrics
-        self.estimate()
+        self.wm_metrics, self.updates_here = metrics, self.updates_here + 1
+        if self.updates_here == 2:
+            self.estimate(wm_seconds=seconds)
         self.mark = time.time()
 
     def start_acting(self):
         self.estimate()
         if self.args.wm_updates:
-            self.log("world_model", self.wm_metrics)
+            self.log("world_model", wm_metrics(self.wm_metrics))
         self.mark = time.time()
         self.epoch_lengths.clear()
 
@@ -1354,11 +1398,11 @@ class Run:
                                           progress["global_step"], dataformats="HWC")
 
     def evaluate(self, phase, dreams=None):
-        """The evaluation that follows the seed episodes, a day epoch or a night epoch (a day or night epoch
-        evaluates every --day-eval-every or --night-eval-every epochs and at the phase's end; before it, the night's
-        first epoch prints the estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics
-        they and every night evaluation also diagnose the world model on the episodes played (diagnostics/*, and
-        a line of diagnostics.jsonl)."""
+        """The evaluation after the seed episodes, and after every --day-eval-every-th day epoch and
+        --night-eval-every-th night epoch and each phase's last (before it, the night's first epoch prints the
+        estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics they
+        and every night evaluation also diagnose the world model on the episodes played (diagnostics/*, and a line
+        of diagnostics.jsonl)."""
         args, progress = self.args, self.progress
         if phase == "night":
             self.estimate(night_seconds=time.time() - self.epoch_start)
@@ -1389,16 +1433,16 @@ class Run:
         if phase == "seed":
             progress["seed_done"] = True
 
-    def estimate(self, night_seconds=0.0):
-        """Print the run's estimated duration, once: after this process's first world-model update (with acting
-        timed aside), or in a run with no day left, before the first night epoch's evaluation (see
-        remaining_seconds for what it counts)."""
+    def estimate(self, night_seconds=0.0, wm_seconds=None):
+        """Print the run's estimated duration, once: after this process's second world-model update (with acting
+        timed aside), else when its first epoch starts acting, or in a run with no day left, before the first night
+        epoch's evaluation (see remaining_seconds for what it counts)."""
         if self.estimated:
             return
         progress = self.progress
         day_left = progress["day_epoch"] < self.args.day_epochs
         rates = dict(eval=progress["eval_seconds"] / max(progress["evals"], 1),
-                     wm=progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
+                     wm=wm_seconds or progress["wm_update_seconds"] / max(progress["wm_updates"], 1),
                      act=time_acting(self.wm, self.agent, self.runner, self.device) if day_left else 0.0,
                      night=night_seconds)
         seconds = self.epoch_start - self.start + remaining_seconds(self.args, progress, rates)
@@ -1438,11 +1482,11 @@ class Run:
         self.replay.save(self.replay_dir)
         rng_state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                          generator=self.rng.bit_generator.state,
-                         cuda=torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None)
+                         cuda=torch.cuda.get_rng_state() if self.device.type == "cuda" else None)  # the GPU in use
         save_checkpoint(os.path.join(self.run_dir, name), dict(
             method=METHOD, args=asdict(self.args), world_model=self.wm.state_dict(), agent=self.agent.state_dict(),
             wm_opt=self.wm_opt.state_dict(), agent_opt=self.agent_opt.state_dict(),
-            return_scale=self.return_scale.range, progress=self.progress, replay_rows=self.replay.rows,
+            return_scale=float(self.return_scale.range), progress=self.progress, replay_rows=self.replay.rows,
             replay_dir=self.replay_dir, rng=rng_state,
             day_agent=self.day_agent.state_dict() if self.day_agent is not None else None,
             runner=self.runner.state_dict() if self.progress["day_epoch"] < self.args.day_epochs else None))
@@ -1496,7 +1540,7 @@ def check_args(args):
             sys.exit(f"error: --{name.replace('_', '-')} must be zero or more, got {getattr(args, name)}")
     if args.day_steps % args.num_envs:
         sys.exit(f"error: --day-steps ({args.day_steps}) must be a multiple of --num-envs ({args.num_envs})")
-    if args.distribution_mode not in ("easy", "hard", "extreme", "memory"):  # exploration has no level range to train on
+    if args.distribution_mode not in ("easy", "hard", "extreme", "memory"):  # exploration: no level range to train on
         sys.exit(f"error: unknown or unsupported --distribution-mode {args.distribution_mode!r}; use easy or hard")
     if args.resume and args.load_day_checkpoint:
         sys.exit("error: use either --resume or --load-day-checkpoint, not both")
@@ -1608,10 +1652,11 @@ def estimate_line(args, seconds, rates, device):
 
 
 def time_acting(wm, agent, runner, device, calls=3):
-    """Seconds per acting step of all envs: act() on the runner's frames, with the random state restored afterwards,
-    so that the run goes on exactly as it would have without it."""
+    """Seconds per acting step of all envs: act() on the runner's frames after one untimed call (set-up), with the
+    random state restored afterwards, so that the run goes on exactly as it would have without it."""
     with own_random_stream(device), acting(device, wm, agent):
         h = wm.initial_h(len(runner.obs)).float()
+        act(wm, agent, runner.obs, h)[1].cpu()
         start = time.time()
         for _ in range(calls):
             act(wm, agent, runner.obs, h)[1].cpu()

@@ -97,13 +97,18 @@ def test_gae_matches_the_plain_sum(mod):
 
 def test_return_scale_is_an_ema_of_the_percentile_range(mod):
     scale = mod.ReturnScale(0.99)
-    returns = torch.arange(101.0)  # 5th percentile 5, 95th 95
-    assert scale.update(returns) == pytest.approx(max(1.0, 0.01 * 90))
-    assert scale.update(returns) == pytest.approx(max(1.0, 0.99 * 0.9 + 0.01 * 90))
+    returns, every = torch.arange(101.0), torch.ones(101)  # 5th percentile 5, 95th 95
+    first = 0.99 * 0.0 + (1 - 0.99) * 90.0
+    assert scale.update(returns, every) == max(1.0, first)
+    assert scale.update(returns, every) == 0.99 * first + (1 - 0.99) * 90.0  # Python's float arithmetic, exactly
     for _ in range(1000):
-        value = scale.update(returns)
+        value = scale.update(returns, every)
     assert value == pytest.approx(90, rel=1e-3)
-    assert mod.ReturnScale(0.99).update(torch.zeros(10)) == 1.0
+    assert mod.ReturnScale(0.99).update(torch.zeros(10), torch.ones(10)) == 1.0
+    # only the returns inside the mask count; with none, P stays
+    masked = torch.cat([returns, torch.full((50,), 1e6)])
+    assert mod.ReturnScale(0.0).update(masked, torch.cat([every, torch.zeros(50)])) == 90
+    assert scale.update(returns, torch.zeros(101)) == value
 
 
 def test_sample_index_draws_from_the_categorical(mod):

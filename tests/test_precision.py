@@ -30,7 +30,7 @@ def world_model_pass(mod, wm, args, batch):
     with mod.autocast("cpu"):
         loss, metrics = wm.loss(batch, args)
     loss.backward()
-    return metrics, torch.cat([p.grad.flatten() for p in wm.parameters() if p.grad is not None])
+    return mod.wm_metrics(metrics), torch.cat([p.grad.flatten() for p in wm.parameters() if p.grad is not None])
 
 
 def test_world_model_loss_and_gradients_match_float32(mod, precision):

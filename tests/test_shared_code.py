@@ -33,8 +33,8 @@ def test_each_script_has_one_method_section_before_evaluation(script):
 
 def test_a_changed_shared_line_is_named():
     template = read(TEMPLATE)
-    line = "        return max(2.0, self.range)"
-    changed = read("dream_ppo_rnd.py").replace("        return max(1.0, self.range)", line)
+    line = "        return self.range.clamp(min=2.0)"
+    changed = read("dream_ppo_rnd.py").replace("        return self.range.clamp(min=1.0)", line)
     assert drift(template, changed) == [
         f"section '# --- math helpers' differs at line {changed.splitlines().index(line) + 1}: {line!r}"]
     assert drift(template, changed.replace("# --- replay\n", "# --- the replay\n")) != []

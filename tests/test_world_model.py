@@ -44,7 +44,7 @@ def test_world_model_loss_falls_on_a_fixed_batch(mod):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(metrics)
+        losses.append(mod.wm_metrics(metrics))
     assert losses[-1]["loss"] < 0.6 * losses[0]["loss"]
     assert losses[-1]["reward_loss"] < losses[0]["reward_loss"]
     # the reward head separates once z has learnt the frames (about 100 steps here); averaged over the last 20

@@ -57,7 +57,7 @@ def build(path, state, seed=None, cuda=True, **overrides):
     for k, v in overrides.items():
         setattr(args, k, v)
     device = torch.device("cuda" if torch.cuda.is_available() and cuda else "cpu")
-    mod.BF16.update(cuda=args.bf16 is not False, cpu=mod.native_bf16() if args.bf16 is None else args.bf16)
+    mod.use_bf16(args.bf16)
     wm = mod.WorldModel(args, NUM_ACTIONS).to(device)
     agent = mod.Agent(wm.feat_dim, NUM_ACTIONS, args).to(device)
     try:

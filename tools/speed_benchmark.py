@@ -73,7 +73,7 @@ def main():
     bf16 = {"auto": None, "bf16": True, "fp32": False}[cli.precision]
     for module in modules.values():
         if hasattr(module, "BF16"):
-            module.BF16.update(cuda=bf16 is not False, cpu=module.native_bf16() if bf16 is None else bf16)
+            module.use_bf16(bf16)
     args = m.Args(env_id="coinrun")
     results = dict(device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
                    torch=torch.__version__, threads=torch.get_num_threads(),
