@@ -9,6 +9,8 @@ are encoded by the world model and trained on with an offline form of PPO (GePPO
 import contextlib
 import copy
 import importlib.metadata
+import importlib.util
+import io
 import json
 import os
 import random
@@ -25,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from PIL import Image
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -62,6 +66,9 @@ class Args:
     """at the day's last and every night evaluation, measure the world model against the evaluation's real episodes
     (logged as diagnostics/*, and to diagnostics.jsonl); they draw from their own random stream, so a run with them
     trains exactly as one without (docs/metrics.md)"""
+    capture_video: bool = False
+    """film evaluation episodes and the world model's dreams beside reality at the day's end and every --image-every
+    night epochs (videos/*.mp4, TensorBoard's video/*: docs/metrics.md#videos), from a random stream of their own"""
 
     # environment
     env_id: str = "coinrun"
@@ -882,6 +889,11 @@ def truncated_importance_weights(logp, logp_behaviour):
     return (logp - logp_behaviour).exp().clamp(max=1.0)
 
 
+def transformation(wm, agent, args):
+    """The night's transform(h, z) -> (h, z): none (offline PPO does not dream)."""
+    return None
+
+
 def night_experience(wm, agent, replay, args, rng):
     """B_a * U_a replayed sequences: burn_in steps warm up h, H steps train the agent, one more bootstraps.
 
@@ -1136,6 +1148,34 @@ def diagnose(wm, agent, rec, args, value_gamma, day_agent=None, dreams=None):
     return out
 
 
+VIDEO_EPISODES = 2  # --capture-video films the first episodes of each split
+DREAM_STARTS = 4  # and the dreams from this many real states
+GIF_FRAMES = 250  # at most, in TensorBoard (the files keep every frame)
+
+
+def videos(wm, agent, rec, args, transform=None):
+    """--capture-video's films of an evaluation's recording, (T, height, width, 3) uint8: eval_test, eval_train, the
+    first VIDEO_EPISODES episodes of the split one after the other (T = their lengths' sum); dream (T = H), a row for
+    each of DREAM_STARTS real states spread over the recorded frames: the real frames from it (black past its
+    episode's end), those the world model dreams from it open loop (the actions played) and, given the night's
+    transformation, from the transformed state. Draws from a random stream of its own."""
+    device, framed = wm.bins.device, np.flatnonzero(rec.framed)
+    out = {f"eval_{split}": rec.frames[(rec.env[framed] >= first) & (rec.env[framed] < first + VIDEO_EPISODES)]
+           for split, first in (("test", 0), ("train", rec.episodes))}
+    rows = framed[np.linspace(0, max(len(framed) - args.horizon, 0), DREAM_STARTS).astype(int)]
+    index = np.minimum(rows + np.arange(args.horizon)[:, None], framed[-1] + 1)  # (H, starts)
+    real = rec.frames[np.minimum(np.searchsorted(framed, index), len(framed) - 1)]
+    real *= (np.r_[rec.env, -1][index] == rec.env[rows])[..., None, None, None]  # black past the episode's end
+    columns = [torch.as_tensor(real).permute(0, 1, 4, 2, 3) / 255]
+    with own_random_stream(device, args.seed), acting(device, wm, agent):
+        h, z = split_state(wm, rec.feat[rows].to(device))
+        actions = rec.future_actions(rows, args.horizon).to(device)
+        for h, z in [(h, z)] + ([transform(h, z)] if transform is not None else []):
+            columns.append(wm.decode(dream(wm, agent, h, z, args, actions=actions)[0]["feat"]).cpu())
+    out["dream"] = np.stack([image_grid(step) for step in torch.stack(columns, 2)])
+    return out
+
+
 # --- the run: Algorithm 1
 def main(args):
     """Algorithm 1: a day of real play, then a night of dreams. What keeps the run resumable and reports it (its
@@ -1367,7 +1407,7 @@ class Run:
                                transformed_fraction=transformed.pop("count") / mask.numel(),
                                value_mean=masked_mean(traj["value"], mask).item(),
                                **{f"transform_{k}": v for k, v in transformed.items()}))
-        if self.epoch % args.image_every == 0 or self.epoch in (1, args.night_epochs):
+        if self.images_due():
             with torch.no_grad():
                 self.writer.add_image("dream/trajectories",
                                       image_grid(self.wm.decode(traj["feat"][:, :4]).transpose(0, 1)),
@@ -1377,12 +1417,35 @@ class Run:
                     self.writer.add_image("dream/transformation_before_after", image_grid(self.wm.decode(pairs)),
                                           progress["global_step"], dataformats="HWC")
 
+    def images_due(self):
+        """Whether this night epoch logs pictures and films: every --image-every epochs, the night's first and last."""
+        return self.epoch % self.args.image_every == 0 or self.epoch in (1, self.args.night_epochs)
+
+    def video(self, name, frames, fps):
+        """(T, height, width, 3) uint8 frames as videos/{name}_{step}.mp4 (H.264) and as video/{name} in TensorBoard's
+        images, an animated GIF (which W&B syncs as a video) of at most GIF_FRAMES: every k-th of a longer film."""
+        import av
+
+        step, (height, width) = self.progress["global_step"], frames.shape[1:3]
+        os.makedirs(os.path.join(self.run_dir, "videos"), exist_ok=True)
+        with av.open(os.path.join(self.run_dir, "videos", f"{name}_{step}.mp4"), "w") as file:
+            stream = file.add_stream("h264", rate=fps, height=height, width=width, pix_fmt="yuv420p")
+            for frame in frames:
+                file.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            file.mux(stream.encode())  # flush
+        every, gif = -(-len(frames) // GIF_FRAMES), io.BytesIO()
+        first, *rest = [Image.fromarray(frame).quantize(method=Image.Quantize.FASTOCTREE) for frame in frames[::every]]
+        first.save(gif, "GIF", save_all=True, append_images=rest, duration=1000 * every // fps, loop=0)
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif.getvalue())
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=f"video/{name}", image=image)]),
+                                                   step)
+
     def evaluate(self, phase, dreams=None):
         """The evaluation after the seed episodes, and after every --day-eval-every-th day epoch and
         --night-eval-every-th night epoch and each phase's last (before it, the night's first epoch prints the
         estimate). The evaluations that end the day and the night play final_eval_episodes; with --diagnostics they
         and every night evaluation also diagnose the world model on the episodes played (diagnostics/*, and a line
-        of diagnostics.jsonl)."""
+        of diagnostics.jsonl); with --capture-video, the day's last and every picture epoch's are filmed."""
         args, progress = self.args, self.progress
         if phase == "night":
             self.estimate(night_seconds=time.time() - self.epoch_start)
@@ -1396,8 +1459,9 @@ class Run:
         start = time.time()
         episodes = final_episodes(args) if final else args.eval_episodes
         recorded = gamma is not None and args.diagnostics
-        result = evaluate(self.wm, self.agent, args, episodes, self.device, record=recorded)
-        if recorded:
+        filmed = args.capture_video and (self.images_due() if phase == "night" else final)
+        result = evaluate(self.wm, self.agent, args, episodes, self.device, record=recorded or filmed)
+        if recorded or filmed:
             result, recording = result
         progress["eval_seconds"] += time.time() - start
         progress["evals"] += 1
@@ -1409,6 +1473,10 @@ class Run:
                 f.write(json.dumps(dict(global_step=progress["global_step"], day_epoch=progress["day_epoch"],
                                         night_epoch=progress["night_epoch"], episodes=episodes, **result, **found))
                         + "\n")
+        if filmed:
+            for name, frames in videos(self.wm, self.agent, recording, args,
+                                       transformation(self.wm, self.agent, args)).items():
+                self.video(name, frames, fps=4 if name == "dream" else 20)
         progress["night_end" if phase == "night" else "day_end"] = result
         if phase == "seed":
             progress["seed_done"] = True
@@ -1524,6 +1592,8 @@ def check_args(args):
         sys.exit(f"error: unknown or unsupported --distribution-mode {args.distribution_mode!r}; use easy or hard")
     if args.resume and args.load_day_checkpoint:
         sys.exit("error: use either --resume or --load-day-checkpoint, not both")
+    if args.capture_video and importlib.util.find_spec("av") is None:
+        sys.exit("error: --capture-video needs PyAV (av): pip install -r requirements.txt")
 
 
 MODEL_KEYS = ("env_id", "deter", "stoch", "classes", "units", "cnn_depth", "reward_bins", "num_envs")

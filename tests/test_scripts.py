@@ -1,5 +1,5 @@
 """Each script as a user runs it: a tiny day and night, a killed run resumed, a night from a day checkpoint,
-bad input."""
+videos, bad input."""
 import glob
 import hashlib
 import json
@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import av
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -112,9 +113,11 @@ TRAINING = ("losses/", "dream/", "world_model/", "charts/episodic")  # every num
 @pytest.mark.parametrize("flags, same", [
     (["--no-diagnostics"], TRAINING + ("eval/",)),  # the diagnostics change nothing, the evaluations included
     (["--eval-episodes", "3", "--night-eval-every", "2"], TRAINING),  # evaluations draw from a stream of their own
+    (["--capture-video"], TRAINING + ("eval/", "diagnostics/")),  # and so do the videos
 ])
-def test_diagnostics_and_evaluations_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path, flags, same):
-    """A run trains (and without diagnostics, evaluates) to the last digit as the reference tiny run."""
+def test_diagnostics_evaluations_and_videos_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path, flags, same):
+    """A run trains to the last digit as the reference tiny run, and evaluates and diagnoses so too where `same`
+    says; --capture-video's films are all there."""
     run_dir, reference, _ = tiny_runs("dream_ppo_value.py")
     out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), *flags)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -122,6 +125,32 @@ def test_diagnostics_and_evaluations_leave_the_run_exactly_as_it_was(tiny_runs, 
     assert os.path.exists(os.path.join(other, "diagnostics.jsonl")) == ("--no-diagnostics" not in flags)
     mine, theirs = scalars_of(run_dir, same), scalars_of(other, same)
     assert len(mine) > 25 and mine == theirs
+    if "--capture-video" in flags:
+        films_are_complete(other)
+
+
+def films_are_complete(run_dir):
+    """--capture-video at the day's last evaluation and every night picture epoch's (TINY: each): both evaluation
+    episodes of each split, one after the other, and 4 real states' H real frames | dream | transformed dream, as
+    H.264 files and TensorBoard GIFs."""
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    steps = [e.step for e in events.Scalars("eval/test_return")][-3:]  # the day's last, night 1, night 2
+    played = {split: {e.step: e.value for e in events.Scalars(f"eval/{split}_length")} for split in ("test", "train")}
+    films = {}
+    for step in steps:
+        for split in ("test", "train"):  # --eval-episodes 2: both episodes, their mean length each
+            films[f"eval_{split}_{step}.mp4"] = (int(2 * played[split][step]), 64, 64)
+        films[f"dream_{step}.mp4"] = (4, 4 * 64, 3 * 64)  # H frames; a row per start, 3 columns
+    assert sorted(os.listdir(os.path.join(run_dir, "videos"))) == sorted(films)
+    for name, (frames, height, width) in films.items():
+        with av.open(os.path.join(run_dir, "videos", name)) as video:
+            assert video.streams.video[0].codec_context.name == "h264"
+            shapes = [frame.to_ndarray(format="rgb24").shape for frame in video.decode(video=0)]
+        assert shapes == [(height, width, 3)] * frames, name
+    for tag in ("video/eval_test", "video/eval_train", "video/dream"):
+        images = events.Images(tag)
+        assert [image.step for image in images] == steps and images[0].encoded_image_string.startswith(b"GIF")
 
 
 def test_world_model_audit_writes_json_and_a_row(tiny_runs, tmp_path):
@@ -237,7 +266,18 @@ def sha(path):
     (["--resume"], "nothing to resume"),
 ])
 def test_bad_input_is_one_clear_line(script, flags, message, tmp_path):
-    out = run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), *flags)
+    ends_in_one_clear_line(run_script(script, *TINY, "--log-dir", str(tmp_path / "runs"), *flags), message, tmp_path)
+
+
+def test_capture_video_without_pyav_is_one_clear_line(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text("import sys\n\nsys.modules['av'] = None  # as if PyAV were missing\n")
+    out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path / "runs"), "--capture-video",
+                     PYTHONPATH=str(tmp_path))
+    ends_in_one_clear_line(out, "--capture-video needs PyAV (av): pip install -r requirements.txt", tmp_path)
+
+
+def ends_in_one_clear_line(out, message, tmp_path):
+    """The run stopped with one line, `error: ...message...`, before writing anything."""
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], out.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""--track: W&B records the run's config and every scalar; offline here, so no network or account is needed."""
+"""--track: W&B records the run's config, every scalar and the films; offline here, so no network or account is
+needed."""
 import glob
 import json
 import os
@@ -14,7 +15,7 @@ def test_track_records_config_and_scalars_offline(tmp_path):
     wandb_env = dict(WANDB_MODE="offline", WANDB_DIR=str(tmp_path), WANDB_CACHE_DIR=str(tmp_path / "cache"),
                      WANDB_CONFIG_DIR=str(tmp_path / "config"), WANDB_DATA_DIR=str(tmp_path / "data"))
     out = run_script("dream_ppo_value.py", *TINY, "--day-epochs", "1", "--night-epochs", "1", "--log-dir",
-                     str(tmp_path / "runs"), "--track", **wandb_env)
+                     str(tmp_path / "runs"), "--track", "--capture-video", **wandb_env)
     assert out.returncode == 0, out.stderr[-3000:]
     (log,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "*.wandb"))
     # W&B's own reader of its transaction log: one JSON record a line
@@ -28,6 +29,9 @@ def test_track_records_config_and_scalars_offline(tmp_path):
     test_returns = [item["eval/test_return"] for item in history if "eval/test_return" in item]
     assert len(test_returns) == 3  # the untrained agent, the day's epoch, the night's
     names = {name for item in history for name in item}
+    films = [item[f"video/{name}.format"] for item in history for name in ("eval_test", "eval_train", "dream")
+             if f"video/{name}.format" in item]
+    assert films == ["gif"] * 6  # --capture-video's films, synced from TensorBoard: the day's end and the night's
     assert {"eval/train_return", "charts/episodic_return", "losses/policy_loss", "world_model/loss",
             "dream/reward_mean", "global_step"} <= names
     with open(os.path.join(glob.glob(str(tmp_path / "runs" / "*"))[0], "summary.json")) as f:
