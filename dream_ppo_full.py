@@ -367,6 +367,7 @@ class Replay:
 
     Arrays are allocated at full size but untouched pages take no memory, so the resident size grows
     with what is stored (12.3 GB at 1M frames). Sequences may cross episodes: is_first resets the state.
+    A loaded replay is read at its first use: a night that never samples it (from random starts) never holds it.
     """
 
     FIELDS = dict(obs=np.uint8, is_first=bool, action=np.int64, reward=np.float32, terminal=bool,
@@ -377,19 +378,24 @@ class Replay:
         self.data = {k: np.zeros((capacity, num_envs) + ((64, 64, 3) if k == "obs" else ()), dtype)
                      for k, dtype in self.FIELDS.items()}
         self.rewarded = np.zeros((0, 2), np.int64)  # (time, env) of every row with a non-zero reward
+        self.unread = []  # the chunk files load() leaves for the first use
 
     def add(self, rows):
+        self.read()
         n = len(rows["obs"])
         if self.rows + n > self.capacity:
             raise RuntimeError(f"replay is full ({self.capacity} rows per env)")
-        for k in self.FIELDS:
-            self.data[k][self.rows:self.rows + n] = rows[k]
-        nonzero = np.argwhere(rows["reward"] != 0)
-        self.rewarded = np.concatenate([self.rewarded, nonzero + [self.rows, 0]])
+        self.put(self.rows, rows)
         self.rows += n
+
+    def put(self, start, rows):
+        for k in self.FIELDS:
+            self.data[k][start:start + len(rows["obs"])] = rows[k]
+        self.rewarded = np.concatenate([self.rewarded, np.argwhere(rows["reward"] != 0) + [start, 0]])
 
     def sample(self, batch, length, rng, priority=0.0, low=0):
         """(B, L) index arrays; a `priority` fraction of sequences contains a non-zero reward (Sec. 4.2)."""
+        self.read()
         high = self.rows - length  # last valid start
         start = rng.integers(low, high + 1, batch)
         env = rng.integers(0, self.data["obs"].shape[1], batch)
@@ -421,25 +427,42 @@ class Replay:
             self.saved_rows = self.rows
 
     def load(self, folder, rows):
-        """Read the chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored).
+        """The chunks that hold the first `rows` rows (a chunk newer than the checkpoint is ignored), each opened
+        and measured now, their rows read at the replay's first use (read).
 
         A missing or damaged chunk ends the run with one line; no file is touched.
         """
-        previous = None  # the chunk read last
+        previous = None  # the chunk measured last
         while self.rows < rows:
             path = os.path.join(folder, f"{self.rows:09d}.npz")
-            try:
-                with np.load(path) as chunk:
-                    self.add({k: chunk[k] for k in self.FIELDS})
-                previous = path
-            except Exception as e:
-                problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({type(e).__name__})"
-                if previous and isinstance(e, FileNotFoundError) and any(
-                        n.endswith(".npz") and n > os.path.basename(previous) for n in os.listdir(folder)):
-                    problem += f", yet later chunks are there: {previous} was replaced by one of another length"
-                sys.exit(f"error: replay chunk {path} {problem}, and the checkpoint's replay needs it: put back a "
-                         "good copy, or make the day again with --save-checkpoint (in a new run folder)")
+            self.rows += len(read_chunk(path, ("terminal",), previous)["terminal"])
+            self.unread.append(path)
+            previous = path
         self.saved_rows = self.rows
+
+    def read(self):
+        """Read the rows of the chunks that load() left (a damaged one ends the run with one line)."""
+        start = 0
+        for path in self.unread:
+            rows = read_chunk(path, self.FIELDS)
+            self.put(start, rows)
+            start += len(rows["terminal"])
+        self.unread = []
+
+
+def read_chunk(path, fields, previous=None):
+    """The arrays `fields` of a replay chunk, or one line that says what is wrong with it, and exit."""
+    try:
+        with np.load(path) as chunk:
+            return {k: chunk[k] for k in fields}
+    except Exception as e:
+        problem = "is missing" if isinstance(e, FileNotFoundError) else f"is damaged ({type(e).__name__})"
+        folder = os.path.dirname(path)
+        if previous and isinstance(e, FileNotFoundError) and any(
+                n.endswith(".npz") and n > os.path.basename(previous) for n in os.listdir(folder)):
+            problem += f", yet later chunks are there: {previous} was replaced by one of another length"
+        sys.exit(f"error: replay chunk {path} {problem}, and the checkpoint's replay needs it: put back a "
+                 "good copy, or make the day again with --save-checkpoint (in a new run folder)")
 
 
 # --- world model

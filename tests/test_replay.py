@@ -45,8 +45,13 @@ def test_save_and_load_in_chunks(mod, tmp_path):
     replay.save(tmp_path)  # a chunk newer than the checkpoint below: loading ignores it
     loaded = mod.Replay(500, 2)
     loaded.load(tmp_path, 150)
-    assert loaded.rows == 150 and np.array_equal(loaded.data["obs"][100:150], second["obs"])
+    assert loaded.rows == 150 and not loaded.data["obs"].any()  # read at the first use: a night may never use it
+    loaded.sample(4, 8, np.random.default_rng(0), priority=0.5)
+    assert np.array_equal(loaded.data["obs"][100:150], second["obs"]) and not loaded.data["obs"][150:].any()
     assert np.array_equal(loaded.data["logp"][:100], first["logp"])
+    whole = mod.Replay(500, 2)
+    whole.add(first), whole.add(second)
+    assert np.array_equal(loaded.rewarded, whole.rewarded)  # the reward-priority index as if added
     with pytest.raises(SystemExit, match=f"replay chunk {tmp_path}/missing/000000000.npz is missing, and the"):
         mod.Replay(500, 2).load(tmp_path / "missing", 10)
     first_chunk = tmp_path / "000000000.npz"
