@@ -69,8 +69,29 @@ def test_bf16_only_on_gpus_that_run_it_natively(mod, monkeypatch, capability, na
         mod.BF16.update(saved)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (checked by the device tool when one is "
-                    "lent; on the CPU, the tests above check the GPU path)")
+NO_GPU = dict(condition=not torch.cuda.is_available(), reason="needs an NVIDIA GPU (checked by the device tool when "
+              "one is lent; on the CPU, the tests above check the GPU path)")
+
+
+@pytest.mark.skipif(**NO_GPU)
+def test_a_world_model_update_never_waits_for_the_gpu(mod):
+    """With CUDA's synchronisation debugging set to fail, two world-model updates run (their metrics stay on the GPU
+    until logged, the batch is copied without blocking)."""
+    args, wm, agent, replay = models_and_replay(mod)
+    device = torch.device("cuda")
+    wm.to(device)
+    optimizer = torch.optim.Adam(wm.parameters())
+    mod.train_world_model(wm, optimizer, replay, args, np.random.default_rng(0), device)  # set-up may wait
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        metrics = mod.train_world_model(wm, optimizer, replay, args, np.random.default_rng(1), device)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.isfinite(mod.wm_metrics(metrics)["loss"])
+
+
+@pytest.mark.skipif(**NO_GPU)
 def test_a_tiny_run_and_a_night_from_its_day_on_the_gpu(tmp_path):
     flags = [f for f in TINY if f != "--no-cuda"]
     out = run_script("dream_ppo_value.py", *flags, "--log-dir", str(tmp_path / "a"), "--run-name", "day",
