@@ -76,3 +76,16 @@ def test_bar_shows_on_a_terminal_only(mod, monkeypatch, capsys):
     shown = terminal.getvalue().split("\r")
     assert [line.split("|")[-1].split()[0] for line in shown if line.startswith("world model:")] == \
         ["0/3", "1/3", "2/3", "3/3"]
+
+
+def test_the_estimate_times_the_second_world_model_update(mod):
+    """The first update of a process carries one-off set-up (kernel choice by cuDNN, cuBLAS or oneDNN): the estimate
+    waits for the second and takes its time."""
+    calls = []
+    run = types.SimpleNamespace(device=torch.device("cpu"), progress=dict(wm_update_seconds=0.0, wm_updates=0),
+                                updates_here=0, estimate=lambda **kw: calls.append(kw))
+    for seconds in (5.0, 0.5, 0.7):
+        run.mark = time.time() - seconds
+        mod.Run.world_model_updated(run, {"loss": torch.tensor(1.0)})
+    assert len(calls) == 1 and abs(calls[0]["wm_seconds"] - 0.5) < 0.1
+    assert run.progress["wm_updates"] == 3 and abs(run.progress["wm_update_seconds"] - 6.2) < 0.3
