@@ -1454,10 +1454,10 @@ class Run:
         self.epoch_start = self.mark = time.time()
 
     def world_model_updated(self, metrics):
-        """One world-model update done: timed (on a GPU when its work is done), its metrics kept (the epoch's last
-        are logged). The process's second update times the estimate: the first carries one-off set-up (cuDNN's,
-        cuBLAS's or oneDNN's choice of kernels)."""
-        if self.device.type == "cuda":
+        """One world-model update done: timed, its metrics kept (the epoch's last are logged). The process's second
+        update times the estimate (the first carries one-off set-up: cuDNN's, cuBLAS's or oneDNN's choice of
+        kernels), so on a GPU the first two wait for their work to be done; the others run on (see start_acting)."""
+        if self.device.type == "cuda" and self.updates_here < 2:
             torch.cuda.synchronize(self.device)
         seconds = time.time() - self.mark
         self.progress["wm_update_seconds"] += seconds
@@ -1468,6 +1468,9 @@ class Run:
         self.mark = time.time()
 
     def start_acting(self):
+        if self.device.type == "cuda":  # the epoch's world-model work still queued on the GPU counts as its own
+            torch.cuda.synchronize(self.device)
+            self.progress["wm_update_seconds"] += time.time() - self.mark
         self.estimate()
         if self.args.wm_updates:
             self.log("world_model", wm_metrics(self.wm_metrics))
