@@ -11,7 +11,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tools")]  # the shared modules, then the tools
 from shared_code import SCRIPTS as METHOD_SCRIPTS, load_script  # noqa: E402,F401
 
 # A run small enough for a 2-core CPU: every part of day and night runs, at toy size.

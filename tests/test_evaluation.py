@@ -35,19 +35,23 @@ def small_model(mod, args):
 
 
 def test_each_env_counts_its_first_episode_only_and_all_envs_act_in_one_call(mod, monkeypatch):
-    args = tiny_args(mod)
+    args = tiny_args(mod, fail_penalty=-10.0, reward_scale=1.0)
     scripted = {0: ScriptedEnvs([1, 3, 2], [1.0, 2.0, 3.0]),  # test levels (num_levels=0)
                 args.num_levels: ScriptedEnvs([4, 1, 2], [10.0, 20.0, 30.0])}  # training levels
     monkeypatch.setattr(mod, "make_envs", lambda args, n, num_levels, seed: scripted[num_levels])
     batch_sizes = []
     act = mod.act
     monkeypatch.setattr(mod, "act", lambda wm, agent, obs, h: batch_sizes.append(len(obs)) or act(wm, agent, obs, h))
-    result = mod.evaluate(*small_model(mod, args), args, 3, torch.device("cpu"))
+    result, recording = mod.evaluate(*small_model(mod, args), args, 3, torch.device("cpu"), record=True)
     assert result["test_return"] == pytest.approx(2.0) and result["train_return"] == pytest.approx(20.0)
     assert result["test_return_std"] == pytest.approx(np.std([1, 2, 3]))
     assert result["train_return_se"] == pytest.approx(np.std([10, 20, 30], ddof=1) / np.sqrt(3))
     # one call per step, with the frames of every env still in its first episode: ends at steps 1, 1, 2, 2, 3, 4
     assert batch_sizes == [6, 4, 2, 1]
+    # the recording, each env's first episode in order, keeps the training reward: no env here completes its level,
+    # so each episode's end pays the failure penalty
+    assert recording.env.tolist() == [0, 1, 1, 1, 2, 2, 3, 3, 3, 3, 4, 5, 5]
+    assert recording.reward.tolist() == [-9, 0, 0, -8, 0, -7, 0, 0, 0, 0, 10, 0, 20]
 
 
 def test_the_same_levels_come_back_at_every_evaluation_and_differ_between_seeds(mod, monkeypatch):

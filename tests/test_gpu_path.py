@@ -2,11 +2,14 @@
 where an NVIDIA GPU is present, a tiny run on it."""
 import json
 import os
+import random
 
 import numpy as np
 import pytest
 import torch
 
+import diagnostics
+import run_plumbing
 from conftest import METHOD_SCRIPTS, TINY, load_script, run_script, tiny_args
 
 CPU = torch.device("cpu")
@@ -40,7 +43,7 @@ def test_every_tensor_names_its_device(script):
         assert np.isfinite(metrics["loss"]) and np.isfinite(losses["policy_loss"])
         if script == "dream_ppo_value.py":
             result, recording = mod.evaluate(wm, agent, args, 2, CPU, record=True)
-            found = mod.diagnose(wm, agent, recording, args, 0.99, agent, dreams=(traj, mask))
+            found = diagnostics.diagnose(mod, wm, agent, recording, args, 0.99, agent, dreams=(traj, mask))
             rows, _ = mod.play_day(wm, agent, mod.Runner(args, 200, 1), 10, CPU, lambda ret, length: None)
             assert np.isfinite(result["test_return"]) and "test_closed_loop_gap" in found and len(rows["obs"]) == 10
 
@@ -102,3 +105,28 @@ def test_a_tiny_run_and_a_night_from_its_day_on_the_gpu(tmp_path):
     night = run_script("dream_ppo_deepdream.py", *flags, "--log-dir", str(tmp_path / "b"), "--load-day-checkpoint",
                        os.path.join(tmp_path, "a", "day"), "--night-epochs", "1", CUDA_VISIBLE_DEVICES="0")
     assert night.returncode == 0, night.stderr[-3000:]
+
+
+def test_a_checkpoint_keeps_the_random_state_of_the_gpu_in_use_only(monkeypatch):
+    """A run saved on a machine with several GPUs resumes on one: the checkpoint holds the random state of the GPU in
+    use, and an older checkpoint's list of every GPU's state gives back the first one's."""
+    cuda, restored = torch.device("cuda"), []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda: torch.tensor([7], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state: restored.append(state.tolist()))
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: pytest.fail("read every GPU's random state"))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: pytest.fail("set every GPU's random state"))
+    rng = np.random.default_rng(5)
+    state = run_plumbing.random_state(rng, cuda)
+    assert state["cuda"].tolist() == [7]
+
+    def draws():
+        return rng.random(2).tolist(), np.random.random(2).tolist(), torch.rand(2).tolist(), random.random()
+
+    first = draws()
+    run_plumbing.restore_random_state(state, rng, cuda)
+    assert draws() == first and restored == [[7]]
+    two_gpus = dict(state, cuda=[torch.tensor([1], dtype=torch.uint8), torch.tensor([2], dtype=torch.uint8)])
+    run_plumbing.restore_random_state(two_gpus, rng, cuda)
+    assert restored == [[7], [1]]
+    run_plumbing.restore_random_state(dict(state, cuda=None), rng, torch.device("cpu"))
+    assert restored == [[7], [1]] and draws() == first

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from conftest import ROOT, tiny_args
+from run_plumbing import QUICK_FLAGS, Run, estimate_line, remaining_seconds, time_acting
 
 RATES = dict(eval=10.0, wm=1.0, act=0.01, night=2.0)
 
@@ -17,37 +18,37 @@ def test_remaining_seconds_counts_the_work_still_to_come(mod):
     args = tiny_args(mod, day_epochs=3, night_epochs=5, night_eval_every=2, wm_updates=4, day_steps=100)
     progress = dict(day_epoch=1, night_epoch=0)
     # 2 day epochs of 4 updates and 50 acting steps, 2 + 3 evaluations (night epochs 2, 4 and the last), 5 nights
-    assert mod.remaining_seconds(args, progress, RATES) == 5 * 10 + 2 * (4 * 1 + 50 * 0.01) + 5 * 2
+    assert remaining_seconds(args, progress, RATES) == 5 * 10 + 2 * (4 * 1 + 50 * 0.01) + 5 * 2
     night = dict(day_epoch=3, night_epoch=2)
-    assert mod.remaining_seconds(args, night, RATES) == 2 * 10 + 3 * 2
-    assert mod.remaining_seconds(args, dict(day_epoch=3, night_epoch=5), RATES) == 0
+    assert remaining_seconds(args, night, RATES) == 2 * 10 + 3 * 2
+    assert remaining_seconds(args, dict(day_epoch=3, night_epoch=5), RATES) == 0
     # the evaluations that end the day and the night play 3x the episodes: counted 3x as long
     longer_ends = tiny_args(mod, day_epochs=3, night_epochs=5, night_eval_every=2, wm_updates=4, day_steps=100,
                             eval_episodes=10, final_eval_episodes=30)
-    assert mod.remaining_seconds(longer_ends, progress, RATES) == 5 * 10 + 2 * 2 * 10 + 2 * (4 * 1 + 50 * 0.01) + 5 * 2
+    assert remaining_seconds(longer_ends, progress, RATES) == 5 * 10 + 2 * 2 * 10 + 2 * (4 * 1 + 50 * 0.01) + 5 * 2
     # a day that evaluates every 2nd epoch and its last: epochs 2 and 3 left to evaluate of 2 and 3
     sparse_day = tiny_args(mod, day_epochs=3, night_epochs=5, night_eval_every=2, wm_updates=4, day_steps=100,
                            day_eval_every=2)
-    assert mod.remaining_seconds(sparse_day, progress, RATES) == mod.remaining_seconds(args, progress, RATES)
-    assert mod.remaining_seconds(sparse_day, dict(day_epoch=0, night_epoch=0), RATES) == (
-        mod.remaining_seconds(args, dict(day_epoch=0, night_epoch=0), RATES) - 10)  # epoch 1 does not evaluate
+    assert remaining_seconds(sparse_day, progress, RATES) == remaining_seconds(args, progress, RATES)
+    assert remaining_seconds(sparse_day, dict(day_epoch=0, night_epoch=0), RATES) == (
+        remaining_seconds(args, dict(day_epoch=0, night_epoch=0), RATES) - 10)  # epoch 1 does not evaluate
 
 
 def test_estimate_line_gives_the_quick_command_past_an_hour_on_a_cpu(mod):
     args = tiny_args(mod, env_id="plunder", seed=7)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    short = mod.estimate_line(args, 3500, RATES, cpu)
+    short = estimate_line(args, 3500, RATES, cpu, "dream_ppo_value.py")
     assert short.startswith("estimated duration of this run on cpu: 0:58:20 (evaluation 10.0 s,") and "\n" not in short
-    long = mod.estimate_line(args, 40000, dict(RATES, night=0.0), cpu).splitlines()
+    long = estimate_line(args, 40000, dict(RATES, night=0.0), cpu, "dream_ppo_value.py").splitlines()
     assert long[0].startswith("estimated duration of this run on cpu: 11:06:40") and "night" not in long[0]
-    assert long[1].endswith(f"python dream_ppo_value.py --env-id plunder --seed 7 {mod.QUICK_FLAGS}")
-    assert "\n" not in mod.estimate_line(args, 40000, RATES, cuda)
+    assert long[1].endswith(f"python dream_ppo_value.py --env-id plunder --seed 7 {QUICK_FLAGS}")
+    assert "\n" not in estimate_line(args, 40000, RATES, cuda, "dream_ppo_value.py")
 
 
 def test_the_readme_shows_the_same_quick_command(mod):
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = " ".join(f.read().replace("\\\n", " ").split())
-    assert f"python dream_ppo_value.py --env-id coinrun --seed 1 {mod.QUICK_FLAGS}" in readme
+    assert f"python dream_ppo_value.py --env-id coinrun --seed 1 {QUICK_FLAGS}" in readme
 
 
 def test_timing_acting_leaves_the_run_as_it_was(mod):
@@ -57,7 +58,7 @@ def test_timing_acting_leaves_the_run_as_it_was(mod):
     h_next = torch.zeros(2, args.deter)
     runner = types.SimpleNamespace(obs=np.zeros((2, 64, 64, 3), np.uint8), is_first=np.zeros(2, bool), h_next=h_next)
     rng = torch.get_rng_state()
-    assert mod.time_acting(wm, agent, runner, torch.device("cpu")) > 0
+    assert time_acting(mod, wm, agent, runner, torch.device("cpu")) > 0
     assert runner.h_next is h_next and torch.equal(torch.get_rng_state(), rng)
 
 
@@ -86,6 +87,6 @@ def test_the_estimate_times_the_second_world_model_update(mod):
                                 updates_here=0, estimate=lambda **kw: calls.append(kw))
     for seconds in (5.0, 0.5, 0.7):
         run.mark = time.time() - seconds
-        mod.Run.world_model_updated(run, {"loss": torch.tensor(1.0)})
+        Run.world_model_updated(run, {"loss": torch.tensor(1.0)})
     assert len(calls) == 1 and abs(calls[0]["wm_seconds"] - 0.5) < 0.1
     assert run.progress["wm_updates"] == 3 and abs(run.progress["wm_update_seconds"] - 6.2) < 0.3

@@ -17,14 +17,14 @@ SCRIPTS = ("dream_ppo_value.py", "dream_ppo_rnd.py", "dream_ppo_deepdream.py", "
            "dreamer_baseline.py", "offline_ppo.py")
 SHARED_MARKERS = ("# --- math helpers", "# --- environment", "# --- replay", "# --- world model",
                   "# --- agent and PPO", "# --- dreaming: random starts, rollout", "# --- evaluation",
-                  "# --- diagnostics: what the world model predicts against what the agent meets",
-                  "# --- the run: Algorithm 1",
-                  "# --- bookkeeping: the run's folder, resume, seeding, logs, checkpoints, duration estimate and summary")
+                  "# --- the run: Algorithm 1")
 
 
 def load_script(name):
     """Import a script by file name, once (importing runs nothing)."""
     stem = name[:-3] if name.endswith(".py") else name
+    if ROOT not in sys.path:  # the scripts import run_plumbing and diagnostics from their folder
+        sys.path.insert(0, ROOT)
     if stem not in sys.modules:
         spec = importlib.util.spec_from_file_location(stem, os.path.join(ROOT, stem + ".py"))
         module = importlib.util.module_from_spec(spec)

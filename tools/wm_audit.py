@@ -5,7 +5,7 @@
 
 The checkpoint's policy plays fresh episodes on test levels and on training levels (the levels of the run's own
 evaluations, from --seed, the run's by default), with the evaluation code of the script that made the checkpoint;
-then the shared `diagnose` of that script measures, per split: the reward head's precision and recall at the real
+then `diagnose` (diagnostics.py) measures, per split: the reward head's precision and recall at the real
 reward steps, the continue head's recall at real terminals, the critic's value against the realised discounted
 return, the H-step return the world model predicts from the real states (closed loop: the policy acting, the number
 the night maximises; open loop: the recorded actions) against the real one, and from random starts (Eq. 2) and from
@@ -23,6 +23,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoints import build, checkpoint_path, read  # noqa: E402
+from shared_code import ROOT  # noqa: E402
+
+sys.path.insert(0, ROOT)
+from diagnostics import DIAGNOSED_STATES, by_step, diagnose, split_state  # noqa: E402
 
 # The table's columns: (header, field of the audit JSON, format)
 COLUMNS = (("test return", "test_return", "{:.2f}"), ("pred. H-return, closed loop", "test_closed_loop_predicted_return",
@@ -39,8 +43,8 @@ def start_diagnostics(mod, wm, agent, h, z, args):
     outside (-1, 1), where no posterior state lies, and the dreamed reward and terminal rates."""
     traj, mask, _, _ = mod.dream(wm, agent, h, z, args)
     outside = (traj["feat"][..., :wm.deter].abs() > 1).float().mean((1, 2))  # (H,)
-    return dict(h_outside_by_step=outside.tolist(), reward_by_step=mod.by_step(traj["reward"], mask),
-                terminal_by_step=mod.by_step(1 - traj["cont"], mask))
+    return dict(h_outside_by_step=outside.tolist(), reward_by_step=by_step(traj["reward"], mask),
+                terminal_by_step=by_step(1 - traj["cont"], mask))
 
 
 def audit(path, episodes, seed=None, cuda=True):
@@ -50,11 +54,11 @@ def audit(path, episodes, seed=None, cuda=True):
     start = time.time()
     result, recording = mod.evaluate(wm, agent, args, episodes, device, record=True)
     at_night = state["progress"]["night_epoch"] > 0
-    found = mod.diagnose(wm, agent, recording, args, mod.night_gamma(args) if at_night else args.gamma)
-    n = min(mod.DIAGNOSED_STATES, len(recording.env))  # random starts (Eq. 2) against as many real ones
+    found = diagnose(mod, wm, agent, recording, args, mod.night_gamma(args) if at_night else args.gamma)
+    n = min(DIAGNOSED_STATES, len(recording.env))  # random starts (Eq. 2) against as many real ones
     real = recording.feat[np.sort(np.random.default_rng(args.seed).choice(len(recording.env), n, replace=False))]
     with mod.own_random_stream(device, args.seed), mod.acting(device, wm, agent):
-        for name, (h, z) in (("random_start", mod.random_starts(wm, n)), ("real_start", mod.split_state(wm, real))):
+        for name, (h, z) in (("random_start", mod.random_starts(wm, n)), ("real_start", split_state(wm, real))):
             found.update({f"{name}_{k}": v for k, v in start_diagnostics(mod, wm, agent, h, z, args).items()})
     progress = state["progress"]
     return dict(checkpoint=os.path.abspath(path), method=state["method"], env_id=args.env_id, seed=args.seed,
