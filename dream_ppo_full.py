@@ -9,6 +9,7 @@ diversification (Eq. 5), one of the three drawn uniformly (the supplementary mat
 import contextlib
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -50,6 +51,9 @@ class Args:
     """continue the newest unfinished run of this env, exp_name and seed from its last epoch"""
     load_day_checkpoint: Optional[str] = None
     """skip the day: start the night from this day.pt (or a run folder holding one)"""
+    replay_on_disk: bool = False
+    """keep the replay's frames (12.3 GB at 1M) in a file in the run folder that the kernel pages in and out, not in
+    memory, so that two 1M-step days fit in 24 GB; the run's numbers are the same (docs/speed.md#memory)"""
     image_every: int = 25
     """log decoded dreams and transformations as images every this many night epochs"""
     diagnostics: bool = True
@@ -363,10 +367,14 @@ class Replay:
     FIELDS = dict(obs=np.uint8, is_first=bool, action=np.int64, reward=np.float32, terminal=bool,
                   logp=np.float32)
 
-    def __init__(self, capacity, num_envs):
+    def __init__(self, capacity, num_envs, folder=None):
         self.capacity, self.rows, self.saved_rows = capacity, 0, 0
         self.data = {k: np.zeros((capacity, num_envs) + ((64, 64, 3) if k == "obs" else ()), dtype)
                      for k, dtype in self.FIELDS.items()}
+        if folder is not None:  # --replay-on-disk: the frames in a nameless file of `folder`, gone when the run ends
+            os.makedirs(folder, exist_ok=True)
+            self.data["obs"] = np.memmap(tempfile.TemporaryFile(dir=folder), np.uint8, "w+",
+                                         shape=self.data["obs"].shape)
         self.rewarded = np.zeros((0, 2), np.int64)  # (time, env) of every row with a non-zero reward
         self.unread = []  # the chunk files load() leaves for the first use
 

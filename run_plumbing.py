@@ -67,7 +67,8 @@ class Run:
         self.day_agent = None  # the policy at the day's end, for the night's diagnostics (KL to it)
         steps_per_env = args.day_steps // args.num_envs
         loaded_rows = state["replay_rows"] if state is not None else 0  # a night may read a longer day
-        self.replay = m.Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs)  # 4096: seeds
+        self.replay = m.Replay(max(args.day_epochs * steps_per_env + 4096, loaded_rows), args.num_envs,  # 4096: seeds
+                               run_dir if args.replay_on_disk else None)
         # a night started from a day checkpoint reads that day's replay; read before anything starts or is written
         self.replay_dir = state["replay_dir"] if state is not None else os.path.abspath(os.path.join(run_dir,
                                                                                                       "replay"))

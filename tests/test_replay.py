@@ -1,6 +1,10 @@
-"""uint8 replay: contiguous sequences, reward-prioritised sampling, chunked save/load, memory that grows with use."""
+"""uint8 replay: contiguous sequences, reward-prioritised sampling, chunked save/load, memory that grows with use,
+frames on disk."""
+import os
+
 import numpy as np
 import pytest
+import torch
 
 
 def rows(n, num_envs=2, rewarded=()):
@@ -70,15 +74,33 @@ def test_save_and_load_in_chunks(mod, tmp_path):
         mod.Replay(500, 2).load(tmp_path, 150)
 
 
-def test_memory_grows_with_what_is_stored(mod):
-    def rss_mb():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**20
+def memory_mb():
+    """(resident, of which anonymous: not a file's pages, which the kernel can only swap, never drop) in MB."""
+    with open("/proc/self/statm") as f:
+        resident, file_pages = (int(n) * 4096 / 2**20 for n in f.read().split()[1:3])
+    return resident, resident - file_pages
 
-    before = rss_mb()
+
+def test_memory_grows_with_what_is_stored(mod):
+    before = memory_mb()[0]
     replay = mod.Replay(200_000, 5)  # room for 1M frames: 12.3 GB if it were all touched
-    allocated = rss_mb()
+    allocated = memory_mb()[0]
     replay.add(rows(1000, 5))  # 5000 frames = 61 MB of uint8
-    filled = rss_mb()
+    filled = memory_mb()[0]
     assert allocated - before < 100
     assert 40 < filled - allocated < 150
+
+
+def test_frames_on_disk_give_the_same_batches_and_hold_no_memory_of_their_own(mod, tmp_path):
+    """--replay-on-disk: the frames live in a nameless file of the run folder, whose pages the kernel may drop;
+    the replay gives back the same batches, and leaves no file behind (nothing to clean up after a killed run)."""
+    data = rows(1000, 5)  # 5000 frames = 61 MB of uint8
+    in_memory = mod.Replay(200_000, 5)
+    in_memory.add(data)
+    before = memory_mb()[1]
+    on_disk = mod.Replay(200_000, 5, tmp_path / "run")
+    on_disk.add(data)
+    assert isinstance(on_disk.data["obs"], np.memmap) and memory_mb()[1] - before < 20
+    index = in_memory.sample(64, 10, np.random.default_rng(0), 0.5)
+    mine, theirs = in_memory.batch(index, "cpu"), on_disk.batch(index, "cpu")
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine) and os.listdir(tmp_path / "run") == []

@@ -114,6 +114,7 @@ TRAINING = ("losses/", "dream/", "world_model/", "charts/episodic")  # every num
     (["--no-diagnostics"], TRAINING + ("eval/",)),  # the diagnostics change nothing, the evaluations included
     (["--eval-episodes", "3", "--night-eval-every", "2"], TRAINING),  # evaluations draw from a stream of their own
     (["--capture-video"], TRAINING + ("eval/", "diagnostics/")),  # and so do the videos
+    (["--replay-on-disk"], TRAINING + ("eval/", "diagnostics/")),  # the same frames, from a file
 ])
 def test_diagnostics_evaluations_and_videos_leave_the_run_exactly_as_it_was(tiny_runs, tmp_path, flags, same):
     """A run trains to the last digit as the reference tiny run, and evaluates and diagnoses so too where `same`
