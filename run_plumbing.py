@@ -91,8 +91,11 @@ class Run:
         if args.track:
             import wandb
 
-            wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                       config=vars(args), name=self.run_name, save_code=True, resume="allow", id=self.run_name)
+            run = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                             config=vars(args), name=self.run_name, save_code=True, resume="allow", id=self.run_name)
+            # the code tab holds the script only; the run's code is the script and the two modules it imports
+            code = {os.path.abspath(f) for f in (m.__file__, __file__, diagnostics.__file__)}
+            run.log_code(os.path.dirname(os.path.abspath(m.__file__)), include_fn=lambda p: os.path.abspath(p) in code)
         # a resumed run hides what its killed attempt logged after the checkpoint's step (kept: that step's own
         # evaluation, and the killed epoch's first world-model metrics, logged at the same step)
         self.writer = SummaryWriter(run_dir, purge_step=progress["global_step"] + 1 if state is not None else None)

@@ -1,5 +1,5 @@
-"""--track: W&B records the run's config, every scalar and the films; offline here, so no network or account is
-needed."""
+"""--track: W&B records the run's config, every scalar, the films and the code; offline here, so no network or
+account is needed."""
 import glob
 import json
 import os
@@ -36,4 +36,8 @@ def test_track_records_config_and_scalars_offline(tmp_path):
             "dream/reward_mean", "global_step"} <= names
     with open(os.path.join(glob.glob(str(tmp_path / "runs" / "*"))[0], "summary.json")) as f:
         assert test_returns[-1] == pytest.approx(json.load(f)["night_end_test_return"])
+    # the run's code: the script and the two modules beside it that it imports
+    (code,) = [r["artifact"] for r in records if r["type"] == "artifact" and r["artifact"]["type"] == "code"]
+    assert {f["path"] for f in code["manifest"]["contents"]} == {"dream_ppo_value.py", "run_plumbing.py",
+                                                                 "diagnostics.py"}
     assert [r["exit"]["exit_code"] for r in records if r["type"] == "exit"] == [0]  # the run was finished
