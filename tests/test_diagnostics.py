@@ -87,7 +87,8 @@ def test_night_study_draws_every_night_against_its_day(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "o" / "nights.md").read_text().splitlines()
-    # day end, night end, gain, lowest point, gap at 10 and at the end, entropy, KL, dreamed / real reward, timeouts:
+    # day end, night end, gain, lowest point, gap at the first point (epoch 10) and at the end, entropy, KL,
+    # dreamed / real reward, timeouts:
     # the real reward a step is the return over the length, (4.9 + 4.0 + 3.0) / 100 over three evaluations
     ratio = 3 * 1.0 / ((4.9 + 4.0 + 3.0) / 100)
     assert table[2] == f"| ValDreamer | 1 | 5.00 | 3.00 | -2.00 | 3.00 (200) | +0.20 | +4.00 | 1.50 | 2.00 | {ratio:.1f} | 0.25 |"
