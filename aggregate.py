@@ -51,6 +51,8 @@ FIGURES = {"fig3": ("Fig. 3: Dreamer's night from random vs real starts", ["Drea
            "fig5": ("Fig. 5: the three dreamers and FullDreamer",
                     ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"])}
 DREAMERS, BASELINES = ["RndDreamer", "DeepDreamer", "ValDreamer", "FullDreamer"], ["Dreamer", "Offline"]
+VERSUS = [(x, y) for x in DREAMERS for y in BASELINES]  # the rows that compare nights
+FIG3 = ("Dreamer", "Dreamer (real starts)")  # the paper's Fig. 3: random starts against real ones
 # SPEC section 8: test return of a random policy and of PPO after 1M steps (easy mode, 200 training levels)
 REFERENCE = {"caveflyer": (2.76, 4.09), "chaser": (0.66, 1.01), "coinrun": (2.67, 7.45), "plunder": (4.28, 3.87)}
 SPARSE = ["coinrun", "caveflyer"]  # the games of the paper's claim
@@ -264,15 +266,14 @@ def iqm_table(ends, games, reps):
     return lines
 
 
-def versus_table(header, columns, relation, cell):
-    """Markdown lines: a row "X relation Y" for each dreamer X and baseline Y with any cell, a column per list of
-    games, each cell cell(X, Y, games) ("" where there is nothing to compare)."""
+def versus_table(header, columns, relation, cell, pairs=VERSUS):
+    """Markdown lines: a row "X relation Y" for each pair (X, Y) with any cell, a column per list of games, each
+    cell cell(X, Y, games) ("" where there is nothing to compare)."""
     lines = [f"| {header} | " + " | ".join(", ".join(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
-    for x in DREAMERS:
-        for y in BASELINES:
-            cells = [cell(x, y, column) for column in columns]
-            if any(cells):
-                lines.append(f"| {x} {relation} {y} | " + " | ".join(cells) + " |")
+    for x, y in pairs:
+        cells = [cell(x, y, column) for column in columns]
+        if any(cells):
+            lines.append(f"| {x} {relation} {y} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -304,7 +305,7 @@ def paired_table(ends, games, reps):
         night_end = [{seed: row[2] for seed, row in ends.get((label, column[0]), {}).items()} for label in (x, y)]
         text, seeds = paired_difference(*night_end, reps)
         return f"{text} ({seeds} seeds)" if seeds else ""
-    return versus_table("X - Y", [[g] for g in games], "-", cell)
+    return versus_table("X - Y", [[g] for g in games], "-", cell, VERSUS + [FIG3])
 
 
 def transform_table(logs, reps):
@@ -342,7 +343,8 @@ def write_table(runs, logs, path, reps):
                   f"column): P [{how}, X's and Y's seeds resampled independently].", "",
               *improvement_table(ends, games, reps),
               "", f"Paired difference X - Y: dreamer X's night-end test return minus baseline Y's on the same seed, "
-                  f"whose day both nights start from: mean [95% stratified-bootstrap CI over the seeds both ran "
+                  f"whose day both nights start from (last row: Dreamer from random starts minus from real ones, "
+                  f"the paper's Fig. 3): mean [95% stratified-bootstrap CI over the seeds both ran "
                   f"(rliable, {reps} resamples)] (seeds).", "", *paired_table(ends, games, reps)]
     transform = transform_table(logs, reps)
     if transform:

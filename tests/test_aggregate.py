@@ -161,12 +161,15 @@ def test_no_runs_is_one_clear_line(tmp_path):
 def test_paired_difference_cancels_the_seeds_days(agg):
     seeds_level = [1.0, 4.0, 7.0, 10.0]  # each seed's day leads to a different level, the same for every night
     nights = {("Dreamer", "coinrun"): seeds_level, ("Offline", "coinrun"): seeds_level[:2],
-              ("ValDreamer", "coinrun"): [v + 1.0 for v in seeds_level]}  # 1 above Dreamer on every seed
+              ("ValDreamer", "coinrun"): [v + 1.0 for v in seeds_level],  # 1 above Dreamer on every seed
+              ("Dreamer (real starts)", "coinrun"): [v + 0.5 for v in seeds_level[:3]]}
     ends = agg.end_returns(synthetic_runs(agg, nights))
     table = agg.paired_table(ends, ["coinrun"], REPS)
     assert table[0] == "| X - Y | coinrun |"
     rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
-    assert sorted(rows) == ["ValDreamer - Dreamer", "ValDreamer - Offline"]
+    assert sorted(rows) == ["Dreamer - Dreamer (real starts)", "ValDreamer - Dreamer", "ValDreamer - Offline"]
+    fig3 = "| Dreamer - Dreamer (real starts) | -0.50 [-0.50, -0.50] (3 seeds) |"  # the paper's Fig. 3, paired
+    assert rows["Dreamer - Dreamer (real starts)"] == fig3
     assert rows["ValDreamer - Dreamer"] == "| ValDreamer - Dreamer | 1.00 [1.00, 1.00] (4 seeds) |"
     assert rows["ValDreamer - Offline"] == "| ValDreamer - Offline | 1.00 [1.00, 1.00] (2 seeds) |"  # seeds both ran
     improvement = agg.improvement_table(ends, ["coinrun"], REPS)
