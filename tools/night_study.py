@@ -78,8 +78,9 @@ def draw(runs, path):
         ax.set_xlabel("night epoch")
         ax.grid(alpha=0.3)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    ncol = max(4, -(-len(labels) // 8))  # at most 8 rows of legend, below the panels, whatever the number of nights
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
+    fig.tight_layout(rect=(0, 0.015 + 0.017 * -(-len(labels) // ncol), 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
