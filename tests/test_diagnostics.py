@@ -4,16 +4,17 @@ import torch
 
 import diagnostics
 from conftest import tiny_args
-from wm_audit import start_diagnostics
+from wm_audit import reward_figure, reward_windows, start_diagnostics
 
 
-def recording(mod, episodes=1):
-    """Two episodes played in lockstep: env 0 (test) for 3 steps, env 1 (train) for 5; rewards 1, every frame kept."""
+def recording(mod, episodes=1, feat=6, deter=2):
+    """Two episodes played in lockstep: env 0 (test) for 3 steps, env 1 (train) for 5; rewards 1, every frame kept;
+    states of `feat` units, h_next of `deter`."""
     steps = []
     for t in range(5):
         env = np.array([0, 1]) if t < 3 else np.array([1])
         n = len(env)
-        steps.append(dict(env=env, feat=torch.full((n, 6), float(t)), h_next=torch.zeros(n, 2),
+        steps.append(dict(env=env, feat=torch.full((n, feat), float(t)), h_next=torch.zeros(n, deter),
                           action=torch.tensor([10 + t, 20 + t][-n:]), reward=np.ones(n),
                           done=np.array([t == 2, t == 4][-n:]), obs=np.full((n, 64, 64, 3), t, np.uint8)))
     return diagnostics.Recording(steps, episodes, np.ones(2 * episodes, bool))
@@ -54,6 +55,26 @@ def test_random_starts_leave_the_range_of_posterior_states(mod):
     h_real, z_real, _, _ = wm.observe(embed, torch.randint(0, 15, (16, 6)), torch.zeros(16, 6, dtype=torch.bool))
     real = start_diagnostics(mod, wm, agent, h_real[:, -1], z_real[:, -1], args)
     assert real["h_outside_by_step"] == [0.0] * 4
+
+
+def test_the_reward_figure_draws_the_frames_up_to_each_rewarded_step(mod, tmp_path):
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(0)
+    args = tiny_args(mod)
+    wm = mod.WorldModel(args, 15).requires_grad_(False)
+    rec = recording(mod, feat=wm.feat_dim, deter=wm.deter)
+    rec.reward = np.zeros(8)
+    rec.reward[[2, 7]] = 10.0  # env 0's reward comes at its third step: too early for a window of 5
+    assert reward_windows(rec).tolist() == [[3, 4, 5, 6, 7]]
+    assert reward_windows(rec, steps=3).tolist() == [[0, 1, 2], [5, 6, 7]]
+    assert reward_windows(rec, events=1, steps=3).tolist() == [[0, 1, 2]]
+    assert reward_figure(mod, wm, rec, args, tmp_path / "one.png", "tiny") == 1
+    assert plt.imread(tmp_path / "one.png").shape[:2] == (288, 680)  # one event: 2 rows (real, reconstructed) of 5 frames
+    rec.framed[3:] = False  # env 1 kept no frames
+    assert reward_windows(rec).shape == (0, 5)
+    assert reward_figure(mod, wm, rec, args, tmp_path / "none.png", "tiny") == 0
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_the_predicted_return_is_the_discounted_reward_inside_the_mask(mod):

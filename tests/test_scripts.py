@@ -157,7 +157,7 @@ def films_are_complete(run_dir):
 def test_world_model_audit_writes_json_and_a_row(tiny_runs, tmp_path):
     run_dir, _, _ = tiny_runs("dreamer_baseline.py")
     command = [sys.executable, os.path.join(ROOT, "tools", "wm_audit.py"), run_dir, "--episodes", "3",
-               "--out", str(tmp_path)]
+               "--out", str(tmp_path), "--figure"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     name = os.path.basename(run_dir)
@@ -166,6 +166,7 @@ def test_world_model_audit_writes_json_and_a_row(tiny_runs, tmp_path):
     with open(os.path.join(tmp_path, f"wm_audit_{name}_checkpoint.json")) as f:
         audit = json.load(f)
     assert audit["method"] == "Dreamer" and audit["episodes"] == 3 and audit["night_epoch"] == 2
+    assert os.path.getsize(os.path.join(tmp_path, f"wm_audit_{name}_checkpoint.png")) > 0  # chaser rewards often
     assert len(audit["random_start_h_outside_by_step"]) == 4 == len(audit["real_start_terminal_by_step"])
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert again.stdout == out.stdout  # seeded: the same episodes and draws

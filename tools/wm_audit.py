@@ -11,7 +11,8 @@ return, the H-step return the world model predicts from the real states (closed 
 the night maximises; open loop: the recorded actions) against the real one, and from random starts (Eq. 2) and from
 real ones, per dream step, the share of |h| > 1 and the dreamed reward and terminal rates beside the real ones.
 Writes wm_audit_<checkpoint>.json beside each checkpoint (or in --out) and prints one markdown table row each.
-docs/metrics.md names every field.
+docs/metrics.md names every field. With --figure, also wm_audit_<checkpoint>.png: the frames up to rewarded steps
+beside what the world model reconstructs of them and the reward it predicts (does it see what the reward hangs on?).
 """
 import argparse
 import json
@@ -19,7 +20,12 @@ import os
 import sys
 import time
 
+import matplotlib
 import numpy as np
+import torch
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoints import build, checkpoint_path, read  # noqa: E402
@@ -47,8 +53,53 @@ def start_diagnostics(mod, wm, agent, h, z, args):
                 terminal_by_step=by_step(1 - traj["cont"], mask))
 
 
-def audit(path, episodes, seed=None, cuda=True):
-    """The audit of one checkpoint, as a dict (the JSON's content)."""
+FIGURE_EVENTS, FIGURE_STEPS = 4, 5  # --figure: the first rewarded steps drawn, and the frames up to each
+
+
+def reward_windows(rec, events=FIGURE_EVENTS, steps=FIGURE_STEPS):
+    """(n, steps) rows of a recording: the `steps` rows up to and including each of its first `events` rewarded rows
+    (n <= events) whose episode kept its frames and had played `steps` - 1 steps before it."""
+    ends = [r for r in np.flatnonzero(rec.framed & (rec.reward != 0))
+            if r >= steps - 1 and rec.env[r - steps + 1] == rec.env[r]][:events]
+    return np.array([np.arange(r - steps + 1, r + 1) for r in ends], dtype=int).reshape(-1, steps)
+
+
+def reward_figure(mod, wm, rec, args, path, title):
+    """--figure: for each of reward_windows, the real frames above what the world model reconstructs from its
+    posterior state of each (what the state holds of the frame), each titled with the reward its reward head predicts
+    for that step (from h_{t+1} and a draw of the prior, as a dream credits it). Returns the windows drawn (0: no file).
+    """
+    rows = reward_windows(rec)
+    if not len(rows):
+        return 0
+    device = wm.bins.device
+    with mod.own_random_stream(device, args.seed), mod.acting(device, wm):
+        flat = torch.from_numpy(rows.ravel())
+        recon = wm.decode(rec.feat[flat].to(device)).float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        h_next = rec.h_next[flat].to(device)
+        predicted = wm.heads(mod.feature(h_next, mod.sample_one_hot(wm.prior(h_next))))[0].float().cpu().numpy()
+    real = rec.frames[np.searchsorted(np.flatnonzero(rec.framed), rows.ravel())]
+    n, steps = rows.shape
+    fig, axes = plt.subplots(2 * n, steps, figsize=(1.7 * steps, 3.6 * n), squeeze=False)
+    for i, row in enumerate(rows.ravel()):
+        event, step = divmod(i, steps)
+        reward = f", r {rec.reward[row]:g}" if rec.reward[row] else ""
+        axes[2 * event, step].imshow(real[i], interpolation="nearest")
+        axes[2 * event, step].set_title(f"real t{step - steps + 1:+d}{reward}", fontsize=8)
+        axes[2 * event + 1, step].imshow(recon[i], interpolation="nearest")
+        axes[2 * event + 1, step].set_title(f"model, pred. r {predicted[i]:.2f}", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(f"{title}: the frames up to a rewarded step t (rows 1, 3, ...) and the world model's reconstruction "
+                 "of each (rows 2, 4, ...)", fontsize=9, wrap=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return n
+
+
+def audit(path, episodes, seed=None, cuda=True, figure=None):
+    """The audit of one checkpoint, as a dict (the JSON's content); with `figure` (path, title), its reward_figure."""
     state = read(path)
     mod, args, wm, agent, device = build(path, state, seed, cuda)
     start = time.time()
@@ -60,6 +111,9 @@ def audit(path, episodes, seed=None, cuda=True):
     with mod.own_random_stream(device, args.seed), mod.acting(device, wm, agent):
         for name, (h, z) in (("random_start", mod.random_starts(wm, n)), ("real_start", split_state(wm, real))):
             found.update({f"{name}_{k}": v for k, v in start_diagnostics(mod, wm, agent, h, z, args).items()})
+    if figure is not None and not reward_figure(mod, wm, recording, args, *figure):
+        print(f"{figure[1]}: no rewarded step with {FIGURE_STEPS - 1} before it in the filmed episodes, no figure",
+              file=sys.stderr)
     progress = state["progress"]
     return dict(checkpoint=os.path.abspath(path), method=state["method"], env_id=args.env_id, seed=args.seed,
                 run_seed=state["args"]["seed"], day_epoch=progress["day_epoch"], night_epoch=progress["night_epoch"],
@@ -84,6 +138,9 @@ def main():
     parser.add_argument("--seed", type=int, help="seed of the levels and of the audit's random draws (default: the "
                         "run's own, so the levels are those of its evaluations)")
     parser.add_argument("--out", help="folder for the JSON files (default: beside each checkpoint)")
+    parser.add_argument("--figure", action="store_true", help="also draw wm_audit_<checkpoint>.png beside the JSON: "
+                        f"the {FIGURE_STEPS} frames up to each of the first {FIGURE_EVENTS} rewarded steps, above the "
+                        "world model's reconstruction of each and the reward it predicts")
     parser.add_argument("--no-cuda", action="store_true", help="use the CPU even where CUDA is available")
     cli = parser.parse_args()
     if cli.episodes < 2:
@@ -92,12 +149,14 @@ def main():
     print("| checkpoint | " + " | ".join(h for h, _, _ in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     for path in paths:
-        found = audit(path, cli.episodes, cli.seed, not cli.no_cuda)
         run = os.path.basename(os.path.dirname(os.path.abspath(path)))
         stem = os.path.splitext(os.path.basename(path))[0]
         out_dir = cli.out or os.path.dirname(os.path.abspath(path))
         os.makedirs(out_dir, exist_ok=True)
-        out = os.path.join(out_dir, f"wm_audit_{run}_{stem}.json" if cli.out else f"wm_audit_{stem}.json")
+        out = os.path.join(out_dir, f"wm_audit_{run}_{stem}" if cli.out else f"wm_audit_{stem}")
+        found = audit(path, cli.episodes, cli.seed, not cli.no_cuda, (out + ".png", f"{run}/{stem}") if cli.figure
+                      else None)
+        out += ".json"
         with open(out + ".tmp", "w") as f:
             json.dump(found, f, indent=1)
         os.replace(out + ".tmp", out)
