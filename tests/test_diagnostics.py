@@ -86,6 +86,7 @@ def test_the_predicted_return_is_the_discounted_reward_inside_the_mask(mod):
 
 def test_night_study_draws_every_night_against_its_day(tmp_path):
     import json
+    import os
     import subprocess
     import sys
 
@@ -94,8 +95,8 @@ def test_night_study_draws_every_night_against_its_day(tmp_path):
     def run(name, exp_name, seed, epochs):
         folder = tmp_path / "logs" / name
         folder.mkdir(parents=True)
-        summary = dict(exp_name=exp_name, method="ValDreamer", seed=seed, day_end_test_return=5.0,
-                       day_end_train_return=6.0, night_end_test_return=3.0)
+        summary = dict(exp_name=exp_name, method="ValDreamer", env_id=name.split("__")[0], seed=seed,
+                       day_end_test_return=5.0, day_end_train_return=6.0, night_end_test_return=3.0)
         (folder / "summary.json").write_text(json.dumps(summary))
         lines = [dict(night_epoch=e, test_return=5.0 - e / 100, train_return=6.0, test_closed_loop_gap=e / 50,
                       test_entropy=1.5, test_kl_to_day=e / 100, dream_reward_by_step=[0.5, 1.5], test_length=100,
@@ -112,8 +113,17 @@ def test_night_study_draws_every_night_against_its_day(tmp_path):
     # dreamed / real reward, timeouts:
     # the real reward a step is the return over the length, (4.9 + 4.0 + 3.0) / 100 over three evaluations
     ratio = 3 * 1.0 / ((4.9 + 4.0 + 3.0) / 100)
-    assert table[2] == f"| ValDreamer | 1 | 5.00 | 3.00 | -2.00 | 3.00 (200) | +0.20 | +4.00 | 1.50 | 2.00 | {ratio:.1f} | 0.25 |"
+    assert table[2] == (f"| ValDreamer | coinrun | 1 | 5.00 | 3.00 | -2.00 | 3.00 (200) | +0.20 | +4.00 | 1.50 | 2.00 | "
+                        f"{ratio:.1f} | 0.25 |")
     assert (tmp_path / "o" / "diagnostics.png").stat().st_size > 10_000
+    run("caveflyer__value__2", "dream_ppo_value", 2, [10, 200])  # a second game: its own rows and figure
+    out = subprocess.run([sys.executable, "tools/night_study.py", str(tmp_path / "logs"), "--out", str(tmp_path / "t")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split(" | ")[:3] for line in (tmp_path / "t" / "nights.md").read_text().splitlines()[2:]]
+    assert rows == [["| ValDreamer", "caveflyer", "2"], ["| ValDreamer", "coinrun", "1"]]
+    assert sorted(os.listdir(tmp_path / "t")) == ["audits.md", "diagnostics_caveflyer.png", "diagnostics_coinrun.png",
+                                                  "nights.md"]
     empty = subprocess.run([sys.executable, "tools/night_study.py", str(tmp_path / "o"), "--out", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT)
     assert empty.returncode == 1 and empty.stderr.startswith("error: no finished run with diagnostics.jsonl")

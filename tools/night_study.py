@@ -4,8 +4,8 @@
 
 reads every run folder of LOGS that holds a summary.json (a benchmark's log folder, or the kept logs of
 `aggregate.py --keep-logs`) and writes OUT/diagnostics.png (one panel per diagnostic, night epoch on x, one line per
-night, the day's last evaluation at epoch 0), OUT/nights.md (each night at its start, middle and end) and
-OUT/audits.md (one row per wm_audit_*.json found).
+night, the day's last evaluation at epoch 0; with several games, diagnostics_<game>.png for each), OUT/nights.md
+(one row per night: game, seed, its start, lowest point and end) and OUT/audits.md (a row per wm_audit_*.json found).
 """
 import argparse
 import glob
@@ -45,7 +45,7 @@ STYLES = ["-", "--", ":", "-.", (0, (5, 1))]
 
 
 def read_runs(logs):
-    """[(label, seed, [diagnostics line], summary)] of every finished run with diagnostics, days included."""
+    """[(label, game, seed, [diagnostics line], summary)] of every finished run with diagnostics, days included."""
     runs = []
     for path in sorted(glob.glob(os.path.join(logs, "*", "summary.json"))):
         folder = os.path.dirname(path)
@@ -57,14 +57,15 @@ def read_runs(logs):
         with open(lines_path) as f:
             lines = [json.loads(line) for line in f]
         label = "day" if summary.get("exp_name") == "day" else method_label(summary)
-        runs.append((label, summary["seed"], lines, summary))
+        runs.append((label, summary.get("env_id", "?"), summary["seed"], lines, summary))
     return runs
 
 
-def draw(runs, path):
+def draw(runs, path, title):
     fig, axes = plt.subplots(3, 3, figsize=(15, 11))
+    fig.suptitle(title)
     for ax, (field, title) in zip(axes.flat, PANELS):
-        for label, seed, lines, summary in runs:
+        for label, _, seed, lines, summary in runs:
             if label == "day":
                 continue
             day_end = dict(night_epoch=0, test_return=summary["day_end_test_return"],
@@ -96,9 +97,12 @@ def cell(lines, summary, value, form):
 def nights_table(runs):
     """One row per night (test levels): its day's end and its own, its lowest point, the world model's gap between
     predicted and real H-step return, the policy's entropy and KL, how rich in reward its dreams were."""
-    out = ["| night | seed | " + " | ".join(h for h, _, _ in TABLE) + " |", "|---|---" + "|---" * len(TABLE) + "|"]
-    for label, seed, lines, summary in sorted((r for r in runs if r[0] != "day"), key=lambda r: (r[0], r[1])):
-        out.append(f"| {label} | {seed} | " + " | ".join(cell(lines, summary, v, f) for _, v, f in TABLE) + " |")
+    out = ["| night | game | seed | " + " | ".join(h for h, _, _ in TABLE) + " |",
+           "|---|---|---" + "|---" * len(TABLE) + "|"]
+    nights = sorted((r for r in runs if r[0] != "day"), key=lambda r: (r[1], r[0], r[2]))  # game, night, seed
+    for label, game, seed, lines, summary in nights:
+        out.append(f"| {label} | {game} | {seed} | " + " | ".join(cell(lines, summary, v, f) for _, v, f in TABLE)
+                   + " |")
     return "\n".join(out) + "\n"
 
 
@@ -124,12 +128,16 @@ def main():
     if not runs:
         sys.exit(f"error: no finished run with diagnostics.jsonl under {cli.logs}; run the nights with --diagnostics")
     os.makedirs(cli.out, exist_ok=True)
-    draw(runs, os.path.join(cli.out, "diagnostics.png"))
+    games = sorted({run[1] for run in runs})
+    for game in games:
+        name = "diagnostics.png" if len(games) == 1 else f"diagnostics_{game}.png"
+        draw([run for run in runs if run[1] == game], os.path.join(cli.out, name), f"the nights on {game}")
     with open(os.path.join(cli.out, "nights.md"), "w") as f:
         f.write(nights_table(runs))
     with open(os.path.join(cli.out, "audits.md"), "w") as f:
         f.write(audits_table(cli.logs))
-    print(f"wrote {cli.out}/diagnostics.png, nights.md, audits.md ({len(runs)} runs)")
+    figures = "diagnostics.png" if len(games) == 1 else ", ".join(f"diagnostics_{g}.png" for g in games)
+    print(f"wrote {cli.out}/{figures}, nights.md, audits.md ({len(runs)} runs)")
 
 
 if __name__ == "__main__":
