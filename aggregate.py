@@ -137,13 +137,25 @@ def load_runs(logs):
         if log.summary.get("exp_name") == "day":
             days[key] = (log.curve, log.summary)
         else:
-            nights.append((method_label(log.summary), key, log.curve, log.summary))
+            nights.append((method_label(log.summary), key, log.curve, log.summary, log.run_dir))
     runs = {}
-    for label, (game, seed), night, summary in nights:
+    for label, (game, seed), night, summary, run_dir in nights:
         day, day_summary = days.get((game, seed), ([], summary))
+        check_same_day(summary, day_summary, run_dir)
         day_end = day[-1][0] if day else (night[0][0] if night else 0)
         runs[(label, game, seed)] = tag_points(day, day_summary, day_end) + tag_points(night, summary, day_end)
     return runs
+
+
+def check_same_day(summary, day_summary, run_dir):
+    """One clear line if a night started from another day than the day run beside it (a day made again, on another
+    machine or after its folder was lost, is not the same day): its gain would be read against the wrong day end.
+    A night's summary carries the day end of the day.pt it loaded; summaries older than that field pass."""
+    ends = [(s.get("day_end_test_return"), s.get("day_end_train_return")) for s in (summary, day_summary)]
+    if None not in ends[0] + ends[1] and ends[0] != ends[1]:
+        raise SystemExit(f"error: {run_dir} started from a day that ended at {ends[0][0]} test, {ends[0][1]} train, "
+                         f"but its day's logs end at {ends[1][0]}, {ends[1][1]}: make the night again from this day "
+                         "(remove its folder, run benchmark.sh again) or put back the logs of its own day")
 
 
 # files a run folder may hold that are kept as they are: the night's diagnostics and world-model audits

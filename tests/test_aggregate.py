@@ -36,6 +36,12 @@ def fake_run(log_dir, name, exp_name, method, seed, points, transform=(), **summ
         json.dump(dict(method=method, exp_name=exp_name, env_id="coinrun", seed=seed, **summary), f)
 
 
+def aggregate(logs, *flags):
+    """aggregate.py's command line on the folder logs, with REPS resamples where it writes tables."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(logs), "--reps", str(REPS),
+                           *flags], capture_output=True, text=True, cwd=ROOT)
+
+
 def cell(line, column):
     """(point, low, high) of one 'mean [low, high]' cell of a markdown table row."""
     text = line.split("|")[column + 1]
@@ -58,9 +64,7 @@ def test_known_runs_give_the_known_files(tmp_path):
                  [(300, day_test, day_train), (400, day_test - seed, day_train)], **episodes[seed])
     kept = tmp_path.parent / (tmp_path.name + "_kept")
     for logs, folder, more in ((tmp_path, "out", ["--keep-logs", str(kept)]), (kept, "again", [])):
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(logs), "--out",
-                              str(tmp_path / folder), "--reps", str(REPS), *more], capture_output=True, text=True,
-                             cwd=ROOT)
+        out = aggregate(logs, "--out", str(tmp_path / folder), *more)
         assert out.returncode == 0, out.stderr
     assert sorted(os.listdir(kept)) == sorted(p for p in os.listdir(tmp_path) if "__" in p)
     files = sorted(glob.glob(str(kept / "*" / "*")))
@@ -68,8 +72,7 @@ def test_known_runs_give_the_known_files(tmp_path):
         summary = json.load(f)
     with open(tmp_path / "coinrun__value__3" / "summary.json", "w") as f:
         json.dump(dict(summary, night_seconds=1.0), f)  # one run changes (a new summary), the rest do not
-    subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path), "--out", str(tmp_path / "out"),
-                    "--reps", str(REPS), "--keep-logs", str(kept)], capture_output=True, check=True, cwd=ROOT)
+    assert aggregate(tmp_path, "--out", str(tmp_path / "out"), "--keep-logs", str(kept)).returncode == 0
     rewritten = sorted(set(files) ^ set(glob.glob(str(kept / "*" / "*"))))
     assert len(rewritten) == 2 and all("coinrun__value__3" in p for p in rewritten)  # only its events file renamed
     for name in ("results.csv", "results.md", "fig3.png", "fig4.png", "fig5.png"):  # the kept logs draw the same
@@ -153,9 +156,26 @@ def test_normalised_score_is_0_at_random_and_1_at_ppo(agg):
 
 
 def test_no_runs_is_one_clear_line(tmp_path):
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "aggregate.py"), str(tmp_path)], capture_output=True,
-                         text=True, cwd=ROOT)
+    out = aggregate(tmp_path)
     assert out.returncode == 1 and out.stderr.strip().startswith("error: no finished night runs")
+
+
+def test_a_night_from_another_day_is_one_clear_line(tmp_path):
+    # the night's summary records the day end of the day.pt it loaded: 3.0 (its day) or 3.5 (a day made again)
+    for loaded in (3.0, 3.5):
+        logs = tmp_path / str(loaded)
+        fake_run(logs, "coinrun__day__1", "day", "ValDreamer", 1, [(0, 0.0, 0.0), (200, 3.0, 2.0)],
+                 day_end_test_return=3.0, day_end_train_return=2.0)
+        fake_run(logs, "coinrun__value__1", "dream_ppo_value", "ValDreamer", 1, [(300, 3.5, 2.5)],
+                 day_end_test_return=loaded, day_end_train_return=2.0)
+        out = aggregate(logs, "--out", str(logs / "out"))
+        if loaded == 3.0:
+            assert out.returncode == 0, out.stderr
+        else:
+            assert out.returncode == 1 and out.stderr.strip() == (
+                f"error: {logs / 'coinrun__value__1'} started from a day that ended at 3.5 test, 2.0 train, but its "
+                "day's logs end at 3.0, 2.0: make the night again from this day (remove its folder, run benchmark.sh "
+                "again) or put back the logs of its own day")
 
 
 def test_paired_difference_cancels_the_seeds_days(agg):
