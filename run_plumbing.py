@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import platform
 import random
 import resource
 import shutil
@@ -84,7 +85,7 @@ class Run:
         if day_state is not None:
             progress.update(day_epoch=args.day_epochs, seed_done=True)
         version = code_version()  # each process that works on the run adds the code it runs, if it differs
-        if not progress["code"] or {k: progress["code"][-1][k] for k in version} != version:
+        if not progress["code"] or {k: progress["code"][-1].get(k) for k in version} != version:
             progress["code"] = progress["code"] + [dict(version, from_step=progress["global_step"])]
 
         os.makedirs(run_dir, exist_ok=True)
@@ -442,13 +443,26 @@ def save_checkpoint(path, state):
 
 def code_version():
     """The code this process runs: the git commit of the script's folder (None outside a git checkout), whether
-    tracked files differ from it (dirty; untracked files do not count), and the torch and procgen versions."""
+    tracked files differ from it (dirty; untracked files do not count), the torch and procgen versions, and the CPU
+    it runs on (PyTorch picks its kernels by the CPU's instruction set, so two kinds of CPU round differently and
+    the same run parts between them: docs/budget.md)."""
     git, commit, dirty = ["git", "-C", os.path.dirname(os.path.abspath(__file__))], None, None
     with contextlib.suppress(OSError, subprocess.CalledProcessError):  # no git, or not a checkout
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(git + ["diff", "--quiet", "HEAD"], capture_output=True).returncode != 0
     procgen = "procgen2" if sys.version_info >= (3, 11) else "procgen"  # requirements.txt's package for procgen
-    return dict(commit=commit, dirty=dirty, torch=torch.__version__, procgen=importlib.metadata.version(procgen))
+    return dict(commit=commit, dirty=dirty, torch=torch.__version__, procgen=importlib.metadata.version(procgen),
+                cpu=cpu_name())
+
+
+def cpu_name():
+    """The CPU's model name as Linux gives it (/proc/cpuinfo), else as Python's platform module does."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def hms(seconds):

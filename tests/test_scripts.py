@@ -15,6 +15,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import run_plumbing
 from conftest import METHOD_SCRIPTS, ROOT, TINY, run_script
 
 SUMMARY_KEYS = ("method", "env_id", "seed", "day_end_test_return", "day_end_train_return", "night_end_test_return",
@@ -87,12 +88,14 @@ def test_tiny_run_finishes_day_and_night(tiny_runs, script):
     assert "test_kl_to_day" not in lines[0] and all(d["test_kl_to_day"] >= 0 for d in lines[1:])
     assert all(len(d["dream_reward_by_step"]) == 4 for d in lines[1:])
     assert all(d["test_success"] + d["test_death"] + d["test_timeout"] == 1 for d in lines)
-    # the code that made it: this checkout's commit, whether its tracked files were changed, the library versions
+    # the code that made it: this checkout's commit, whether its tracked files were changed, the library versions,
+    # and the CPU it ran on
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert summary["commit"] == head and isinstance(summary["dirty"], bool)
     assert summary["torch"] == torch.__version__ and summary["procgen"].count(".") == 2
+    assert summary["cpu"] == run_plumbing.cpu_name() and summary["cpu"]
     assert summary["code"] == [dict(commit=head, dirty=summary["dirty"], torch=torch.__version__,
-                                    procgen=summary["procgen"], from_step=0)]
+                                    procgen=summary["procgen"], cpu=summary["cpu"], from_step=0)]
 
 
 def diagnostics_lines(run_dir):
@@ -188,10 +191,11 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
     proc.wait()
     run_dir = only_run(tmp_path)
     assert not os.path.exists(os.path.join(run_dir, "summary.json"))
-    # as if the killed attempt had run other code: the summary names both, each from the step it began
+    # as if the killed attempt had run other code, of before the CPU was recorded: the summary names both, each
+    # from the step it began
     checkpoint = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
     killed_at = checkpoint["progress"]["global_step"]
-    older = dict(checkpoint["progress"]["code"][0], commit="0" * 40)
+    older = {k: v for k, v in checkpoint["progress"]["code"][0].items() if k != "cpu"} | dict(commit="0" * 40)
     checkpoint["progress"]["code"] = [older]
     torch.save(checkpoint, os.path.join(run_dir, "checkpoint.pt"))
     out = run_script(script, *flags, "--resume")
@@ -199,7 +203,7 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_runs, script, tmp_path):
     with open(os.path.join(only_run(tmp_path), "summary.json")) as f:
         summary = json.load(f)
     assert summary["day_epochs"] == 3 and summary["night_epochs"] == 2
-    assert summary["code"] == [older, dict(older, commit=summary["commit"], from_step=killed_at)]
+    assert summary["code"] == [older, dict(older, commit=summary["commit"], cpu=summary["cpu"], from_step=killed_at)]
     steps_per_epoch = 100
     assert summary["replay_frames"] == reference["replay_frames"] + steps_per_epoch  # one more day epoch, nothing lost
     assert summary["global_step"] == reference["global_step"] + steps_per_epoch
