@@ -369,12 +369,13 @@ class Replay:
 
     def __init__(self, capacity, num_envs, folder=None):
         self.capacity, self.rows, self.saved_rows = capacity, 0, 0
-        self.data = {k: np.zeros((capacity, num_envs) + ((64, 64, 3) if k == "obs" else ()), dtype)
-                     for k, dtype in self.FIELDS.items()}
-        if folder is not None:  # --replay-on-disk: the frames in a nameless file of `folder`, gone when the run ends
+        frames = (capacity, num_envs, 64, 64, 3)
+        if folder is None:
+            self.data = {"obs": np.zeros(frames, np.uint8)}
+        else:  # --replay-on-disk: the frames in a nameless file of `folder`, gone when the run ends
             os.makedirs(folder, exist_ok=True)
-            self.data["obs"] = np.memmap(tempfile.TemporaryFile(dir=folder), np.uint8, "w+",
-                                         shape=self.data["obs"].shape)
+            self.data = {"obs": np.memmap(tempfile.TemporaryFile(dir=folder), np.uint8, "w+", shape=frames)}
+        self.data.update({k: np.zeros((capacity, num_envs), dtype) for k, dtype in self.FIELDS.items() if k != "obs"})
         self.rewarded = np.zeros((0, 2), np.int64)  # (time, env) of every row with a non-zero reward
         self.unread = []  # the chunk files load() leaves for the first use
 
