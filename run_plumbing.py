@@ -305,9 +305,11 @@ class Run:
             self.checkpoint()
 
     def end_day(self):
-        """day.pt (a copy of the day's last checkpoint), once; the day's envs closed; the day's policy kept."""
+        """day.pt (a copy of the day's last checkpoint), once, by a run that made its day (a night resumed has a
+        night epoch done and no day.pt of its own); the day's envs closed; the day's policy kept."""
         day_pt = os.path.join(self.run_dir, "day.pt")
-        if self.args.save_checkpoint and self.day_state is None and not os.path.exists(day_pt):
+        made_day = self.day_state is None and self.progress["night_epoch"] == 0
+        if self.args.save_checkpoint and made_day and not os.path.exists(day_pt):
             self.checkpoint()
             shutil.copyfile(os.path.join(self.run_dir, "checkpoint.pt"), day_pt)
         self.m.close_envs(self.runner.envs)

@@ -236,6 +236,20 @@ def test_night_starts_from_a_day_checkpoint(tiny_runs, day_script, night_script,
     assert summary["replay_frames"] == reference["replay_frames"] and summary["night_epochs"] == 1
 
 
+def test_a_night_resumed_writes_no_day_checkpoint(tiny_runs, tmp_path):
+    """day.pt is the day's state: a night from a day checkpoint, killed after its last epoch and resumed, must not
+    leave its own night's state under that name (a night started from its folder would start mid-night)."""
+    run_dir, _, _ = tiny_runs("dream_ppo_value.py")
+    flags = [*TINY, "--log-dir", str(tmp_path), "--night-epochs", "1", "--save-checkpoint"]
+    assert run_script("dreamer_baseline.py", *flags, "--load-day-checkpoint", run_dir).returncode == 0
+    night_dir = only_run(tmp_path)
+    os.remove(os.path.join(night_dir, "summary.json"))  # as if killed after its last checkpoint
+    out = run_script("dreamer_baseline.py", *flags, "--resume")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert os.path.isfile(os.path.join(night_dir, "summary.json"))
+    assert not os.path.exists(os.path.join(night_dir, "day.pt"))
+
+
 def test_eval_every_evaluates_every_nth_day_and_night_epoch_and_the_last(tmp_path):
     out = run_script("dream_ppo_value.py", *TINY, "--log-dir", str(tmp_path), "--day-epochs", "3",
                      "--night-epochs", "3", "--night-eval-every", "2", "--day-eval-every", "2")
