@@ -366,10 +366,10 @@ class Replay:
         self.capacity, self.rows, self.saved_rows = capacity, 0, 0
         frames = (capacity, num_envs, 64, 64, 3)
         if folder is None:
-            self.data = {"obs": np.zeros(frames, np.uint8)}
+            self.data = {"obs": np.zeros(frames, self.FIELDS["obs"])}
         else:  # --replay-on-disk: the frames in a nameless file of `folder`, gone when the run ends
             os.makedirs(folder, exist_ok=True)
-            self.data = {"obs": np.memmap(tempfile.TemporaryFile(dir=folder), np.uint8, "w+", shape=frames)}
+            self.data = {"obs": np.memmap(tempfile.TemporaryFile(dir=folder), self.FIELDS["obs"], "w+", shape=frames)}
         self.data.update({k: np.zeros((capacity, num_envs), dtype) for k, dtype in self.FIELDS.items() if k != "obs"})
         self.rewarded = np.zeros((0, 2), np.int64)  # (time, env) of every row with a non-zero reward
         self.unread = []  # the chunk files load() leaves for the first use
